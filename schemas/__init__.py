@@ -1,0 +1,1 @@
+"""Contracts: HTTP wire models, stream events and identifier rules. Nothing else lives here."""

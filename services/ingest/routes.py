@@ -1,0 +1,134 @@
+"""Ingest HTTP routes: parse, call the service, answer. Nothing else."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import Response
+from pydantic import TypeAdapter
+
+from schemas.names import check_name
+from schemas.wire import AppendResultsRequest, CreateRunRequest, ErrorResponse, RunResponse, SyncRequest, SyncResponse
+from services.common.auth import Principal
+from services.common.http import ApiError, json_response, parse_json, read_body, require
+from services.ingest.service import IngestService, Written
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+
+_SYNC = TypeAdapter(SyncRequest)
+_APPEND = TypeAdapter(AppendResultsRequest)
+_CREATE = TypeAdapter(CreateRunRequest)
+
+_ERRORS = {
+    c: {"model": ErrorResponse}
+    for c in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+}
+
+
+def _body_doc(model) -> dict:
+    ref = model.__name__
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+        }
+    }
+
+
+IdempotencyKey = Header(
+    default=None,
+    alias="Idempotency-Key",
+    max_length=255,
+    description="Retry-safe writes: a retried request with the same key returns the original answer.",
+)
+
+
+def _service(request: Request) -> IngestService:
+    return request.app.state.ingest
+
+
+def _name(value: str, what: str) -> str:
+    try:
+        return check_name(value, what)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+def _link(request: Request, agent: str, run: str) -> str:
+    return f"{request.app.state.settings.public_base_url}/agent/{agent}/test-runs/{run}"
+
+
+def _answer(request: Request, w: Written, *, results: bool = True) -> Response:
+    o = w.outcome
+    base = {"test_run_id": w.run, "agent_name": w.agent, "status": o.status, "url": _link(request, w.agent, w.run)}
+    if results:
+        body = SyncResponse(**base, accepted=o.accepted, duplicates=o.duplicates).model_dump()
+    else:
+        body = RunResponse(**base, source=o.source).model_dump()
+    headers = {"Idempotent-Replayed": "true"} if w.replayed else None
+    return json_response(body, 201 if o.created else 200, headers)
+
+
+@router.post(
+    "/test-runs/sync",
+    response_model=SyncResponse,
+    status_code=201,
+    responses={200: {"model": SyncResponse, "description": "Appended to an existing run"}, **_ERRORS},
+    openapi_extra=_body_doc(SyncRequest),
+)
+async def sync_results(
+    request: Request, who: Principal = Depends(require("member")), idem: str | None = IdempotencyKey
+):
+    """Sync up to 1,000 results: creates a run, or appends to ``test_run_id`` (incremental syncs)."""
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    req = parse_json(_SYNC, body)
+    return _answer(request, await _service(request).sync(req, who, idem, body))
+
+
+@router.post(
+    "/agents/{agent_name}/test-runs",
+    response_model=RunResponse,
+    status_code=201,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": {"required": False, **_body_doc(CreateRunRequest)["requestBody"]}},
+)
+async def create_run(
+    agent_name: str, request: Request, who: Principal = Depends(require("member")), idem: str | None = IdempotencyKey
+):
+    """Create an empty (streaming) run; its results read as pending until they are scored."""
+    agent = _name(agent_name, "agent_name")
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    req = parse_json(_CREATE, body, empty_ok=True)
+    return _answer(request, await _service(request).create_run(agent, req, who, idem, body), results=False)
+
+
+@router.post(
+    "/agents/{agent_name}/test-runs/{test_run_id}/results",
+    response_model=SyncResponse,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(AppendResultsRequest),
+)
+async def append_results(
+    agent_name: str,
+    test_run_id: str,
+    request: Request,
+    who: Principal = Depends(require("member")),
+    idem: str | None = IdempotencyKey,
+):
+    """Append a batch of up to 1,000 results to a run."""
+    agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
+    body = await read_body(request, request.app.state.settings.max_body_bytes)
+    req = parse_json(_APPEND, body)
+    return _answer(request, await _service(request).append(agent, run, req, who, idem, body))
+
+
+@router.post("/agents/{agent_name}/test-runs/{test_run_id}/complete", response_model=RunResponse, responses=_ERRORS)
+async def complete_run(
+    agent_name: str,
+    test_run_id: str,
+    request: Request,
+    who: Principal = Depends(require("member")),
+    idem: str | None = IdempotencyKey,
+):
+    """Mark a run finished. Completing a completed run is a no-op."""
+    agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
+    return _answer(request, await _service(request).complete(agent, run, who, idem), results=False)
