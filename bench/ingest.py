@@ -93,7 +93,7 @@ def main() -> None:
         raw_elapsed = raw_xadd(client, payloads)
         raw_rate = len(payloads) / raw_elapsed
 
-        print(f"ingest bench: {args.batches} syncs x 1,000 results (~{size:.1f} KB/result), concurrency {args.concurrency}")
+        print(f"ingest bench: {args.batches} syncs x 1,000 results (~{size / 1000:.1f} KB/result), concurrency {args.concurrency}")
         print(f"  HTTP sync (validate+redact+XADD): {http_rate:>10,.0f} results/s  ({accepted:,} in {elapsed:.2f}s)")
         print(f"  raw redis-py pipelined XADD:      {raw_rate:>10,.0f} results/s  ({len(payloads):,} in {raw_elapsed:.2f}s)")
         print(f"  ratio ingest/raw:                 {http_rate / raw_rate:>10.2f}   (target >= 0.50)")

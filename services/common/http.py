@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+import msgspec
 import orjson
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -79,6 +80,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if ctype and ctype != "application/json" and not ctype.endswith("+json"):
         raise ApiError(415, f"Unsupported Content-Type {ctype!r}: send application/json")
+    if declared and declared.isdigit():
+        return await request.body()  # the server stops at Content-Length
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -89,13 +92,32 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(adapter: TypeAdapter, body: bytes, *, empty_ok: bool = False):
-    """Validate raw JSON bytes with ``adapter``: 400 for malformed JSON, 422 for wrong content."""
+def parse_json(adapter: TypeAdapter, body: bytes, *, empty_ok: bool = False, fast: msgspec.json.Decoder | None = None):
+    """Validate raw JSON bytes: 400 for malformed JSON, 422 for wrong content.
+
+    With ``fast`` (a msgspec mirror of the model, see ``schemas.fast``) the body is decoded
+    by it; only when it refuses does the pydantic ``adapter`` run, to give the precise
+    message, or to accept what the lenient contract allows (and re-decode its output).
+    """
     if not body.strip():
         if empty_ok:
             body = b"{}"
         else:
             raise ApiError(400, "Request body is empty: send a JSON object")
+    if fast is not None:
+        try:
+            return fast.decode(body)
+        except msgspec.DecodeError as exc:
+            refused = exc
+        model = _validate(adapter, body)
+        try:
+            return fast.decode(adapter.dump_json(model))
+        except msgspec.DecodeError:
+            raise ApiError(422, str(refused)) from None
+    return _validate(adapter, body)
+
+
+def _validate(adapter: TypeAdapter, body: bytes):
     try:
         return adapter.validate_json(body)
     except ValidationError as exc:

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
-from pydantic import TypeAdapter
 
+from schemas import fast
 from schemas.events import SCHEMA_VERSION
-from schemas.wire import TestCaseResult
+from services.ingest.prefilter import flag_for_redaction
 from services.ingest.redact import redact_result
-
-_RESULTS = TypeAdapter(list[TestCaseResult])
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def envelope(event_type: str, *, event_id: str, agent: str, run: str, at: str, p
 
 
 def prepare_results(
-    results: Sequence[TestCaseResult],
+    results: Sequence[fast.TestCaseResult],
     *,
     agent: str,
     run: str,
@@ -58,22 +57,30 @@ def prepare_results(
     at: datetime,
     redact: bool = True,
 ) -> PreparedResults:
-    """Redact, fill in missing result ids (``<sync_id>-<n>``) and serialize one event per result."""
-    stamp = iso(at)
-    dicts = _RESULTS.dump_python(list(results), mode="json")
-    ids: list[str] = []
-    entries: list[bytes] = []
-    for n, result in enumerate(dicts):
-        if redact:
-            result = redact_result(result)
-        rid = result.get("result_id") or f"{sync_id}-{n:04d}"
-        result["result_id"] = rid
-        ids.append(rid)
-        payload = {"sync_id": sync_id, "source": source, "results": [result]}
-        entries.append(
-            envelope("ResultsSynced", event_id=f"{sync_id}.{n}", agent=agent, run=run, at=stamp, payload=payload)
-        )
-    return PreparedResults(ids, entries)
+    """Redact, fill in missing result ids (``<sync_id>-<n>``) and serialize one event per result.
+
+    The envelope is assembled around each result's JSON bytes (the same shape ``envelope``
+    writes); only results the pre-check flags are decoded again for the full redactor.
+    """
+    head = orjson.dumps(
+        {"type": "ResultsSynced", "schema_version": SCHEMA_VERSION, "agent": agent, "run": run, "at": iso(at)}
+    )[1:-1]
+    payload_head = orjson.dumps({"sync_id": sync_id, "source": source})[:-1] + b',"results":['
+    sid = orjson.dumps(sync_id)[1:-1]
+    encode = fast.RESULT_ENCODER.encode
+    results = [
+        r if r.result_id is not None else msgspec.structs.replace(r, result_id=f"{sync_id}-{n:04d}")
+        for n, r in enumerate(results)
+    ]
+    datas = [encode(r) for r in results]
+    if redact:
+        for n in flag_for_redaction(datas):
+            datas[n] = encode(redact_result(msgspec.json.decode(datas[n])))  # msgspec: ints of any size
+    entries = [
+        b'{"event_id":"%s.%d",%s,"payload":%s%s]}}' % (sid, n, head, payload_head, data)
+        for n, data in enumerate(datas)
+    ]
+    return PreparedResults([r.result_id for r in results], entries)  # type: ignore[misc]
 
 
 def derived_run_id(principal_key_id: str, agent: str, idempotency_key: str) -> str:

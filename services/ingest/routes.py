@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
+from schemas import fast
 from schemas.names import check_name
 from schemas.wire import AppendResultsRequest, CreateRunRequest, ErrorResponse, RunResponse, SyncRequest, SyncResponse
 from services.common.auth import Principal
@@ -80,7 +81,7 @@ async def sync_results(
 ):
     """Sync up to 1,000 results: creates a run, or appends to ``test_run_id`` (incremental syncs)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req = parse_json(_SYNC, body)
+    req = parse_json(_SYNC, body, fast=fast.SYNC_DECODER)
     return _answer(request, await _service(request).sync(req, who, idem, body))
 
 
@@ -117,7 +118,7 @@ async def append_results(
     """Append a batch of up to 1,000 results to a run."""
     agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req = parse_json(_APPEND, body)
+    req = parse_json(_APPEND, body, fast=fast.APPEND_DECODER)
     return _answer(request, await _service(request).append(agent, run, req, who, idem, body))
 
 

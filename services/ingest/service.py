@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.wire import AppendResultsRequest, CreateRunRequest, SyncRequest
+from schemas import fast
+from schemas.wire import CreateRunRequest
 from services.common.auth import Principal
 from services.common.http import ApiError
 from services.ingest.core import derived_run_id, envelope, iso, prepare_results, request_fingerprint
@@ -34,13 +35,13 @@ class IngestService:
         self._settings = settings
         self._clock = clock
 
-    async def sync(self, req: SyncRequest, who: Principal, idem_key: str | None, body: bytes) -> Written:
+    async def sync(self, req: fast.SyncRequest, who: Principal, idem_key: str | None, body: bytes) -> Written:
         if req.test_run_id is None:
             run = derived_run_id(who.key_id, req.agent_name, idem_key) if idem_key else f"tr_{secrets.token_hex(8)}"
             mode = "create"
         else:
             run, mode = req.test_run_id, "append"
-        fp = request_fingerprint("sync", body)
+        fp = request_fingerprint("sync", body) if idem_key else ""
         return await self._write(
             req.agent_name, run, mode, who, idem_key, fp,
             source=req.source, run_mode="sync", results=req, complete=req.complete,
@@ -51,11 +52,11 @@ class IngestService:
             run = req.test_run_id
         else:
             run = derived_run_id(who.key_id, agent, idem_key) if idem_key else f"tr_{secrets.token_hex(8)}"
-        fp = request_fingerprint("create", agent, body)
+        fp = request_fingerprint("create", agent, body) if idem_key else ""
         return await self._write(agent, run, "create", who, idem_key, fp, source=req.source, run_mode="streaming")
 
-    async def append(self, agent: str, run: str, req: AppendResultsRequest, who: Principal, idem_key, body: bytes):
-        fp = request_fingerprint("append", agent, run, body)
+    async def append(self, agent: str, run: str, req: fast.AppendResultsRequest, who: Principal, idem_key, body: bytes):
+        fp = request_fingerprint("append", agent, run, body) if idem_key else ""
         return await self._write(agent, run, "append", who, idem_key, fp, results=req, complete=req.complete)
 
     async def complete(self, agent: str, run: str, who: Principal, idem_key: str | None) -> Written:
@@ -64,7 +65,7 @@ class IngestService:
 
     async def _write(
         self, agent, run, mode, who: Principal, idem_key, fp, *,
-        source="api", run_mode="sync", results: SyncRequest | AppendResultsRequest | None = None, complete=False,
+        source="api", run_mode="sync", results: fast.SyncRequest | fast.AppendResultsRequest | None = None, complete=False,
     ) -> Written:  # fmt: skip
         if results is not None:
             await self._check_backlog(agent, run)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schemas import generate
-from schemas.events import EventEnvelope, ResultsSynced
+from schemas import fast, generate
+from schemas.events import EventEnvelope, ResultsSynced, StoredResult
 from schemas.names import check_name
 from schemas.upcast import UnknownEventVersion, parse_event
 from schemas.wire import SyncRequest
@@ -65,7 +65,7 @@ def test_a_newer_schema_version_is_refused_not_guessed():
 
 
 def test_ingest_serializes_events_the_contract_accepts():
-    req = SyncRequest.model_validate(ISSUE_EXAMPLE)
+    req = fast.SYNC_DECODER.decode(json.dumps(ISSUE_EXAMPLE))
     at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
     prepared = prepare_results(req.results, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
     again = prepare_results(req.results, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
@@ -74,6 +74,7 @@ def test_ingest_serializes_events_the_contract_accepts():
     assert isinstance(event, ResultsSynced)
     EventEnvelope.model_validate(json.loads(prepared.entries[0]))
     assert event.payload.results[0].result_id == "case-0001" == prepared.result_ids[0]
+    assert event.payload.results[0] == StoredResult.model_validate(ISSUE_EXAMPLE["results"][0])
 
 
 def test_committed_json_schemas_match_the_models():

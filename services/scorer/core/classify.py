@@ -62,7 +62,10 @@ class CaseFacts:
 
 
 def _get(item: Any, key: str, default: Any = None) -> Any:
-    value = item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
+    if type(item) is dict:  # the common case, ahead of the slower ABC check
+        value = item.get(key)
+    else:
+        value = item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
     return default if value is None else value
 
 

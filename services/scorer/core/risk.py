@@ -66,6 +66,9 @@ def matches_pattern(tokens: Sequence[str], pattern: str) -> bool:
     )
 
 
+_MEMO_MAX = 100_000
+
+
 @dataclass(frozen=True)
 class RiskPolicy:
     """Which tools are risky. ``tool_tags`` (exact tool name → tags) wins over the name rules."""
@@ -77,6 +80,9 @@ class RiskPolicy:
     read_only_verbs: frozenset[str] = READ_ONLY_VERBS
     escalation_text: str = ESCALATION_TEXT
     tool_tags: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
+    # memo of tags() by tool name: the name rules are pure, and scoring asks for the same few
+    # tools millions of times (bounded: cleared when it reaches _MEMO_MAX names)
+    _memo: dict[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         tags = {name: frozenset(value) for name, value in self.tool_tags.items()}
@@ -88,6 +94,14 @@ class RiskPolicy:
 
     def tags(self, tool: str) -> frozenset[str]:
         """Risk tags of a tool: its explicit override, else the name rules."""
+        found = self._memo.get(tool)
+        if found is None:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            found = self._memo[tool] = self._tags(tool)
+        return found
+
+    def _tags(self, tool: str) -> frozenset[str]:
         explicit = self.tool_tags.get(tool)
         if explicit is not None:
             return explicit - {"safe"}
