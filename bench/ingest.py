@@ -69,8 +69,8 @@ def raw_xadd(client: redis.Redis, payloads: list[bytes], per_pipeline: int = 100
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--batches", type=int, default=60, help="1,000-result syncs to send")
-    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--batches", type=int, default=150, help="1,000-result syncs to send")
+    ap.add_argument("--concurrency", type=int, default=4, help="syncs in flight (CI shards sync in parallel)")
     args = ap.parse_args()
 
     wd = workdir()
@@ -88,14 +88,14 @@ def main() -> None:
         rss = peak_rss_mib(sproc.pid)
 
         client = redis.Redis.from_url(rurl)
-        payloads = [f[b"__data__"] for _, f in client.xrange(streams.stream_key(0), count=accepted + 10)]
-        payloads = [p for p in payloads if b'"ResultsSynced"' in p][:accepted]
-        raw_elapsed = raw_xadd(client, payloads)
+        logged = (f[b"__data__"] for _, f in client.xrange(streams.stream_key(0)))
+        payloads = [p for p in logged if b'"ResultsSynced"' in p][:accepted]
+        raw_elapsed = min(raw_xadd(client, payloads) for _ in range(3))  # best of 3: the strictest baseline
         raw_rate = len(payloads) / raw_elapsed
 
         print(f"ingest bench: {args.batches} syncs x 1,000 results (~{size / 1000:.1f} KB/result), concurrency {args.concurrency}")
         print(f"  HTTP sync (validate+redact+XADD): {http_rate:>10,.0f} results/s  ({accepted:,} in {elapsed:.2f}s)")
-        print(f"  raw redis-py pipelined XADD:      {raw_rate:>10,.0f} results/s  ({len(payloads):,} in {raw_elapsed:.2f}s)")
+        print(f"  raw redis-py pipelined XADD:      {raw_rate:>10,.0f} results/s  ({len(payloads):,} in {raw_elapsed:.2f}s, best of 3)")
         print(f"  ratio ingest/raw:                 {http_rate / raw_rate:>10.2f}   (target >= 0.50)")
         print(f"  ingest process peak RSS:          {rss:>10.1f} MiB")
     finally:

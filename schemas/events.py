@@ -43,9 +43,13 @@ class RunCreatedPayload(_Payload):
 
 
 class StoredResult(TestCaseResult):
-    """A result as logged: redacted, with its ``result_id`` always set."""
+    """A result as logged: redacted, with its ``result_id`` always set.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Ingest logs a validated result's JSON as the client sent it, so fields this version does
+    not know are kept in the log (and ignored here) rather than lost.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
     result_id: ResultId
 
 

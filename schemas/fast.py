@@ -105,6 +105,40 @@ class AppendResultsRequest(Struct, gc=False):
     complete: bool = False
 
 
+RawResults = Annotated[list[msgspec.Raw], Meta(min_length=1, max_length=1000)]
+
+
+class SyncHead(Struct, gc=False):
+    """A sync with each result kept as its raw JSON span (decoded one by one afterwards)."""
+
+    agent_name: Name
+    results: RawResults
+    test_run_id: Name | None = None
+    source: Source = "api"
+    complete: bool = False
+
+
+class AppendHead(Struct, gc=False):
+    results: RawResults
+    complete: bool = False
+
+
 SYNC_DECODER = msgspec.json.Decoder(SyncRequest)
 APPEND_DECODER = msgspec.json.Decoder(AppendResultsRequest)
+SYNC_HEAD_DECODER = msgspec.json.Decoder(SyncHead)
+APPEND_HEAD_DECODER = msgspec.json.Decoder(AppendHead)
+RESULT_DECODER = msgspec.json.Decoder(TestCaseResult)
 RESULT_ENCODER = msgspec.json.Encoder()
+
+
+def decode_sync(body: bytes) -> tuple[SyncRequest, list[msgspec.Raw]]:
+    """Validate a sync in one pass, keeping each result's own JSON bytes for the log."""
+    head = SYNC_HEAD_DECODER.decode(body)
+    results = [RESULT_DECODER.decode(raw) for raw in head.results]
+    req = SyncRequest(head.agent_name, results, head.test_run_id, head.source, head.complete)
+    return req, head.results
+
+
+def decode_append(body: bytes) -> tuple[AppendResultsRequest, list[msgspec.Raw]]:
+    head = APPEND_HEAD_DECODER.decode(body)
+    return AppendResultsRequest([RESULT_DECODER.decode(raw) for raw in head.results], head.complete), head.results

@@ -50,6 +50,7 @@ def envelope(event_type: str, *, event_id: str, agent: str, run: str, at: str, p
 def prepare_results(
     results: Sequence[fast.TestCaseResult],
     *,
+    raw: Sequence[bytes] | None = None,
     agent: str,
     run: str,
     source: str,
@@ -60,7 +61,9 @@ def prepare_results(
     """Redact, fill in missing result ids (``<sync_id>-<n>``) and serialize one event per result.
 
     The envelope is assembled around each result's JSON bytes (the same shape ``envelope``
-    writes); only results the pre-check flags are decoded again for the full redactor.
+    writes): ``raw[n]``, the client's own bytes for ``results[n]``, when given and the result
+    has its id, else the result re-encoded. Only results the pre-check flags are decoded
+    again for the full redactor.
     """
     head = orjson.dumps(
         {"type": "ResultsSynced", "schema_version": SCHEMA_VERSION, "agent": agent, "run": run, "at": iso(at)}
@@ -68,19 +71,21 @@ def prepare_results(
     payload_head = orjson.dumps({"sync_id": sync_id, "source": source})[:-1] + b',"results":['
     sid = orjson.dumps(sync_id)[1:-1]
     encode = fast.RESULT_ENCODER.encode
-    results = [
-        r if r.result_id is not None else msgspec.structs.replace(r, result_id=f"{sync_id}-{n:04d}")
-        for n, r in enumerate(results)
-    ]
-    datas = [encode(r) for r in results]
+    datas: list[bytes] = []
+    ids: list[str] = []
+    for n, r in enumerate(results):
+        if r.result_id is None:
+            r = msgspec.structs.replace(r, result_id=f"{sync_id}-{n:04d}")
+            datas.append(encode(r))
+        else:
+            datas.append(raw[n] if raw is not None else encode(r))
+        ids.append(r.result_id)  # type: ignore[arg-type]
     if redact:
         for n in flag_for_redaction(datas):
             datas[n] = encode(redact_result(msgspec.json.decode(datas[n])))  # msgspec: ints of any size
-    entries = [
-        b'{"event_id":"%s.%d",%s,"payload":%s%s]}}' % (sid, n, head, payload_head, data)
-        for n, data in enumerate(datas)
-    ]
-    return PreparedResults([r.result_id for r in results], entries)  # type: ignore[misc]
+    middle = b"," + head + b',"payload":' + payload_head
+    entries = [b"".join((b'{"event_id":"%s.%d"' % (sid, n), middle, data, b"]}}")) for n, data in enumerate(datas)]
+    return PreparedResults(ids, entries)
 
 
 def derived_run_id(principal_key_id: str, agent: str, idempotency_key: str) -> str:

@@ -67,8 +67,14 @@ end
 local accepted = 0
 if n > 0 then
   local ids, events = split(rids), split(entries)
+  -- one membership query and one SADD for the batch, not one call per id
+  local known = redis.call('SMISMEMBER', KEYS[3], unpack(ids))
+  redis.call('SADD', KEYS[3], unpack(ids))
+  local seen = {}
   for i = 1, n do
-    if redis.call('SADD', KEYS[3], ids[i]) == 1 then
+    local id = ids[i]
+    if known[i] == 0 and not seen[id] then
+      seen[id] = true
       redis.call('XADD', KEYS[1], '*', '__data__', events[i])
       accepted = accepted + 1
     end

@@ -1,39 +1,39 @@
 """PII redaction of test-case results, applied before anything reaches the event log.
 
-Pure: no I/O, and no module state but compiled regexes and frozen constants.
+Pure (no I/O; module state is only compiled regexes and constants). Free text = every string of
+a result except the identifier fields listed at the end. Replacements:
 
-1. SSN ``ddd-dd-dddd`` / ``ddd dd dddd`` (same separator twice) -> ``[REDACTED:SSN]``, except
-   numbers never issued: area 000, 666 or 9xx, group 00, serial 0000.
-2. Card: 13-19 digits, one unbroken run or groups of 3+ digits joined by single spaces or
-   dashes (``4111 1111 1111 1111``, ``3782-822463-10005``), only if they pass the Luhn check ->
-   ``[REDACTED:CARD]``. In a longer grouped run (card plus year or CVV) the longest Luhn-valid
-   span of whole groups is redacted.
-3. Email: RFC 5322 atext local part (up to 256 chars), dotted LDH domain, TLD of 2+ chars ->
-   ``[REDACTED:EMAIL]``.
+1. SSN ``ddd-dd-dddd`` or ``ddd dd dddd`` -> ``[REDACTED:SSN]``; never-issued numbers (area 000,
+   666 or 9xx, group 00, serial 0000) and mixed separators stay.
+2. Card -> ``[REDACTED:CARD]``: 13-19 digits passing the Luhn check, one run or groups of 3+ digits
+   joined by single spaces or dashes (``4111 1111 1111 1111``, ``3782-822463-10005``). In a longer
+   run of space-separated groups (card then year or CVV) the longest Luhn-valid span of whole
+   groups is redacted; dash-joined groups are one token.
+3. Email -> ``[REDACTED:EMAIL]``: RFC 5322 atext local part (<= 256 chars), LDH labels, 2+ char TLD.
 4. Phone -> ``[REDACTED:PHONE]``, formatted shapes only: ``+`` then 8-17 digits in all (country
-   code plus 7-14), up to two of ``space . - ( )`` between digits (``+1 415 555 2671``,
-   ``+4915112345678``); North American ``(415) 555-2671``, ``(415)555-2671``, ``415-555-2671``,
-   ``415.555.2671``, ``415 555 2671``, optionally after ``1-``/``1.``/``1 ``. A bare run of digits
-   (``4155552671``, order numbers, epoch timestamps) is never a phone; dates, times, ISO
-   timestamps, versions, prices and decimals never have these shapes.
-   Rules 1, 2 and 4 only match whole tokens: not touching a letter, digit, ``_`` or ``+``, not
-   after ``<digit>.`` / ``<digit>-`` and not before ``.``, ``-`` or ``(`` plus a digit, ``+`` or
-   ``(`` (``0.4111111111111111``, ``v2-415-555-2671``, ``123-45-6789-0`` stay as they are).
-5. Sensitive keys, in every dict below the top level of a result (tool ``arguments`` and
-   ``result``, trace ``data``, anything nested in them, unknown keys of tool calls, LLM calls and
-   trace events): the whole value, whatever its type, becomes ``[REDACTED]``. Keys are compared
-   lowercased, camelCase humps split with ``_``. Sensitive: containing password, passwd,
-   passphrase, pwd, secret, api key, authorization/authorisation, cookie, session, private key,
-   credential, credit card, card number, cvv or cvc (``_``, ``-``, space or nothing between
-   words); ending with token (``access_token``, ``idToken``, ``X-Auth-Token``); or having auth or
-   ssn as a whole word (``auth``, ``basic_auth``, ``authHeader``, ``user_ssn``). Token counts
-   (``tokens``, ``input_tokens``, ``max_tokens``, ``token_count``) and ``author``/``authored_by``
-   are not sensitive. The result's own keys are schema keys, never sensitive.
+   code plus 7-14), at most two of ``space . - ( )`` between digits (``+1 415 555 2671``,
+   ``+44 20 7946 0958``, ``+4915112345678``; it extends over digit groups right after it); North
+   American ``(415) 555-2671``, ``(415)555-2671``, ``415-555-2671``, ``415.555.2671``, ``415 555
+   2671``, optionally after ``1-``, ``1.`` or ``1 ``. A bare digit run (``4155552671``, order
+   numbers, epoch times) is never a phone; dates, times, ISO timestamps, versions, prices and
+   decimals do not have these shapes.
+   Rules 1, 2 and 4 match whole tokens: not touching a letter, digit, ``_`` or ``+``, not after
+   ``<digit>.``/``<digit>-``, not before ``.``/``-``/``(`` + digit, ``+`` or ``(``
+   (``0.4111111111111111``, ``v2-415-555-2671``, ``123-45-6789-0`` stay).
+5. Sensitive key -> its whole value, any type, becomes ``[REDACTED]``; in every dict below the top
+   level (tool ``arguments``/``result``, trace ``data``, all nesting, event keys beyond the schema).
+   The key is lowercased after splitting camelCase humps with ``_``. Sensitive: contains password,
+   passwd, passphrase, pwd, secret, api key, authorization/-isation, cookie, session, private key,
+   credential, credit card, card number, cvv or cvc (``_``, ``-``, space or nothing between words);
+   ends with token (``access_token``, ``idToken``, ``X-Auth-Token``); has auth or ssn as a word
+   (``auth``, ``basic_auth``, ``authHeader``, ``user_ssn``). Not sensitive: token counts
+   (``tokens``, ``input_tokens``, ``max_tokens``, ``token_count``), ``author``, ``authored_by``,
+   and the result's own (schema) keys.
 
-Identifier fields are copied untouched: result_id, scenario_id, complexity, target_failure,
-tool_match, status, failure_category, expected_tools, forbidden_tools, duration_ms; tool call
-name/order/duration_ms; every LLM call field; trace at/kind/name/duration_ms. Every other
-string is free text. Markers hold no digit and no ``@``: redacting twice equals redacting once.
+Identifiers stay as they are: result_id, scenario_id, complexity, target_failure, tool_match,
+status, failure_category, expected_tools, forbidden_tools, duration_ms; tool call name, order,
+duration_ms; all LLM call fields; trace at, kind, name, duration_ms. No marker contains a digit
+or ``@``, and redacting twice gives what redacting once gave.
 """
 
 from __future__ import annotations
@@ -50,28 +50,30 @@ _SEP = "\x1f"  # joins all strings (or keys) of one result: acts exactly like a 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _KEY = re.compile(
-    r"pass(?:word|wd|phrase)|pwd|secret|api[-_ ]?key|authori[sz]ation|cookie|session|private[-_ ]?key"
+    r"pass[-_ ]?(?:word|wd|phrase)|pwd|secret|api[-_ ]?key|authori[sz]ation|cookie|session|private[-_ ]?key"
     r"|credential|credit[-_ ]?card|card[-_ ]?number|cvv|cvc|token\Z|(?<![a-z0-9])(?:auth|ssn)(?![a-z0-9])"
 ).search
-# Every key _KEY accepts contains one of these (lowercased, keys joined by _SEP).
+# Every key _KEY accepts contains one of these once lowercased (keys joined and ended by _SEP).
 _KEY_HINTS = ("pass", "pwd", "secret", "key", "auth", "cookie", "session", "cred", "card", "cv", "ssn", "token\x1f")
 
-# Emails: find "@domain" (literal prefix: fast scan), then read the local part backwards.
+# Emails: find "@domain" (a literal prefix, scanned fast), then read the local part backwards.
 _AT_DOMAIN = re.compile(r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]")
 _LOCAL_REVERSED = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+").match
 
-# Rules 1, 2, 4 in one pattern. It opens with a plain character class so that sre skips prose
-# in C; the branch is then picked by looking back at that first character.
+# Rules 1, 2, 4 in one pattern. It opens with a plain character class, so sre skips prose in C;
+# the branch is then picked by looking back at that first character. A card branch match is a
+# whole run of digit groups; _PHONE_SSN (the same without it) looks inside runs with no card.
 _NA_TAIL = r"[0-9]{3}[-. ][0-9]{4}"
-_NUMBER = re.compile(
+_NUMBER_SRC = (
     r"[0-9+(](?<![\w+].)(?<![0-9][.-].)(?:(?<=[0-9])(?:"
     r"(?P<ssn>[0-9]{2}(?<!000)(?<!666)(?<!9[0-9]{2})(?P<s>[- ])(?!00)[0-9]{2}(?P=s)(?!0000)[0-9]{4})"
     rf"|(?P<na>(?<=1)[-. ](?:\([0-9]{{3}}\)[-. ]?|[0-9]{{3}}[-. ]){_NA_TAIL}|[0-9]{{2}}[-. ]{_NA_TAIL})"
-    r"|(?P<card>(?=(?:[ -]?[0-9]){12})[0-9]{2,18}(?:[ -][0-9]{3,19}){0,7}))"
-    r"|(?<=\+)(?P<intl>[0-9](?:[ .()-]{0,2}[0-9]){7,16})"
+    r"CARD)|(?<=\+)(?P<intl>[0-9](?:[ .()-]{0,2}[0-9]){7,16})"
     rf"|(?<=\()(?P<nap>[0-9]{{3}}\)[-. ]?{_NA_TAIL}))(?![\w+]|[.(-][0-9+(])"
 )
-# Cheap pre-check on a copy with ASCII digits as "0" and spaces as "-": whatever _NUMBER would
+_NUMBER = re.compile(_NUMBER_SRC.replace("CARD", r"|(?P<card>(?=(?:[ -]?[0-9]){12})[0-9]{2,18}(?:[ -][0-9]{3,19})*)"))
+_PHONE_SSN = re.compile(_NUMBER_SRC.replace("CARD", ""))
+# Cheap pre-check on a copy with ASCII digits as "0" and spaces as "-": all that _NUMBER can
 # change holds "dd-ddd", "dd.dddd" or 13 digits in a row, unless the text has a "+".
 _ZEROED = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2D if b == 0x20 else b for b in range(256))
 _NUMBER_HINT = re.compile(rb"00(?:-000|\.0000|0{11})").search
@@ -79,50 +81,62 @@ _DIGIT_GROUP = re.compile(r"[0-9]+")
 _SCALARS = frozenset((int, float, bool, type(None)))
 
 
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
-        total += (n * 2 - 9 if n > 4 else n * 2) if i & 1 else n
-    return total % 10 == 0
+    return sum(map(int, digits[-1::-2] + digits[-2::-2].translate(_DOUBLED))) % 10 == 0
 
 
-def _card_span(s: str, groups: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """The longest, leftmost Luhn-valid run of 13-19 digits in whole groups; inside the run a
-    span may only start or end at a space (dash-joined groups stay one token)."""
-    n = len(groups)
-    for i in range(n):
-        if i and s[groups[i][0] - 1] != " ":
-            continue
-        for j in range(n, i, -1):
-            if j < n and s[groups[j][0] - 1] != " ":
-                continue
-            digits = "".join(s[a:b] for a, b in groups[i:j])
-            if 13 <= len(digits) <= 19 and _luhn(digits):
-                return groups[i][0], groups[j - 1][1]
-    return None
+def _card_spans(s: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Cards in a run of digit groups: from left to right, the longest Luhn-valid span of 13-19
+    digits in whole groups; a span starts and ends at the run's ends or at a space."""
+    spans, i, n = [], 0, len(groups)
+    while i < n:
+        ends, total = [], 0
+        for j in range(i, min(n, i + 7)) if i == 0 or s[groups[i][0] - 1] == " " else ():
+            total += groups[j][1] - groups[j][0]
+            if total > 19:
+                break
+            if total >= 13 and (j == n - 1 or s[groups[j + 1][0] - 1] == " "):
+                ends.append(j)
+        for j in reversed(ends):
+            if _luhn("".join(s[a:b] for a, b in groups[i : j + 1])):
+                spans.append((groups[i][0], groups[j][1]))
+                i = j
+                break
+        i += 1
+    return spans
 
 
-def _numbers(text: str, start: int = 0, end: int | None = None) -> str:
-    """Rules 1, 2 and 4 on ``text[start:end]``."""
-    end = len(text) if end is None else end
+def _mark(m: re.Match[str]) -> str:
+    return _MARKS[m.lastgroup]  # type: ignore[index]
+
+
+def _numbers(text: str) -> str:
+    """Rules 1, 2 and 4."""
     out: list[str] = []
-    pos = last = start
-    while (m := _NUMBER.search(text, pos, end)) is not None:
-        kind = m.lastgroup
-        if kind != "card":
-            out += (text[last : m.start()], _MARKS[kind])  # type: ignore[index]
+    pos = last = 0
+    while (m := _NUMBER.search(text, pos)) is not None:
+        if m.lastgroup != "card":
+            out += (text[last : m.start()], _mark(m))
             pos = last = m.end()
             continue
-        groups = [g.span() for g in _DIGIT_GROUP.finditer(text, m.start(), m.end())]
-        span = _card_span(text, groups)
-        if span is None:  # not a card: an SSN or phone may still start on a later group
-            pos = groups[1][0] if len(groups) > 1 else m.end()
+        start, stop = m.span()
+        spans = _card_spans(text, [g.span() for g in _DIGIT_GROUP.finditer(text, start, stop)])
+        if not spans:  # no card in the run, but an SSN or phone may start inside it
+            window = min(len(text), stop + 64)  # longer than any SSN or phone
+            while (p := _PHONE_SSN.search(text, start, window)) is not None and p.start() < stop:
+                out += (text[last : p.start()], _mark(p))
+                start = last = p.end()
+            pos = max(stop, last)
             continue
-        out += (text[last : m.start()], _numbers(text, m.start(), span[0]), _CARD)
-        text, end = text[span[1] : end], end - span[1]  # go on after the marker, as a 2nd pass would
-        pos = last = 0
-    out.append(text[last:end])
+        out.append(text[last:start])
+        for a, b in spans:
+            out += (_PHONE_SSN.sub(_mark, text[start:a]), _CARD)
+            start = b
+        text, pos, last = text[start:], 0, 0  # go on after the last marker, as a 2nd pass would
+    out.append(text[last:])
     return "".join(out)
 
 
@@ -131,14 +145,10 @@ def _emails(text: str) -> str:
     last = 0
     for m in _AT_DOMAIN.finditer(text):
         at = m.start()
-        local = _LOCAL_REVERSED(text[max(last, at - 256) : at][::-1])
-        if local is not None:
+        if (local := _LOCAL_REVERSED(text[max(last, at - 256) : at][::-1])) is not None:
             parts += (text[last : at - local.end()], _EMAIL)
             last = m.end()
-    if not parts:
-        return text
-    parts.append(text[last:])
-    return "".join(parts)
+    return "".join((*parts, text[last:])) if parts else text
 
 
 def redact_text(text: str) -> str:
@@ -158,7 +168,7 @@ def _is_sensitive_key(key: Any) -> bool:
 
 
 def _sensitive_keys(keys: list) -> set:
-    """Sensitive names among ``keys``: substring hints over all keys joined, then rule 5 proper."""
+    """Sensitive names among ``keys``: substring hints over all of them joined, then rule 5."""
     try:
         low = _SEP.join(keys).lower() + _SEP
     except TypeError:  # non-str keys are never sensitive
@@ -166,84 +176,70 @@ def _sensitive_keys(keys: list) -> set:
         low = _SEP.join(keys).lower() + _SEP
     if low.count(_SEP) != len(keys):  # some key contains _SEP itself
         return {k for k in keys if _is_sensitive_key(k)}
-    found = set()
+    found, seen = set(), set()
     for hint in _KEY_HINTS:
-        at = low.find(hint)
+        at, index, counted = low.find(hint), 0, 0
         while at != -1:
-            key = keys[low.count(_SEP, 0, at)]
-            if key not in found and _is_sensitive_key(key):
-                found.add(key)
+            index += low.count(_SEP, counted, at)
+            counted = at
+            if (key := keys[index]) not in seen:
+                seen.add(key)
+                if _is_sensitive_key(key):
+                    found.add(key)
             at = low.find(hint, low.index(_SEP, at + 1))
     return found
 
 
-# The walk copies containers and records, per result: texts (each str leaf, in walk order),
-# slots ((container, key) of each walked free-text value), dicts (each nested dict copy) and
-# keys (theirs). One text pass and one key pass then cover the whole result; _fill puts the
-# redacted texts back by walking the copies in the same order.
+# A result is copied in one walk that records texts (every str leaf, in walk order), slots
+# ((container, key) of each free-text value walked), dicts (every nested dict copy) and their
+# keys; one text pass and one key pass then cover the whole result. _fill puts redacted texts
+# back by walking the copies in the same order.
 
 
-def _copy_dict(d: dict, add: Any, dicts: list, keys: list) -> dict:
-    out = dict(d)
-    dicts.append(out)
-    keys += d
-    for k, v in d.items():
-        c = v.__class__
-        if c is str:
-            add(v)
-        elif c is dict:
-            out[k] = _copy_dict(v, add, dicts, keys)
-        elif c is list:
-            out[k] = _copy_list(v, add, dicts, keys)
-        elif c not in _SCALARS:
-            out[k] = _copy_other(v, add, dicts, keys)
-    return out
-
-
-def _copy_list(v: list, add: Any, dicts: list, keys: list) -> list:
-    out = list(v)
-    for i, x in enumerate(v):
+def _copy(v: dict | list, add: Any, dicts: list, keys: list) -> Any:
+    if v.__class__ is dict:
+        out: Any = dict(v)
+        dicts.append(out)
+        keys += v
+        items: Any = v.items()
+    else:
+        out, items = list(v), enumerate(v)
+    for k, x in items:
         c = x.__class__
         if c is str:
             add(x)
-        elif c is dict:
-            out[i] = _copy_dict(x, add, dicts, keys)
-        elif c is list:
-            out[i] = _copy_list(x, add, dicts, keys)
+        elif c is dict or c is list:
+            out[k] = _copy(x, add, dicts, keys)
         elif c not in _SCALARS:
-            out[i] = _copy_other(x, add, dicts, keys)
+            out[k] = _copy_other(x, add, dicts, keys)
     return out
 
 
 def _copy_other(v: Any, add: Any, dicts: list, keys: list) -> Any:
+    """Subclasses become their base type; tuples are redacted item by item, other objects kept."""
     if isinstance(v, str):
         add(str(v))
         return str(v)
-    if isinstance(v, dict):
-        return _copy_dict(v, add, dicts, keys)
-    if isinstance(v, list):
-        return _copy_list(v, add, dicts, keys)
+    if isinstance(v, (dict, list)):
+        return _copy(dict(v) if isinstance(v, dict) else list(v), add, dicts, keys)
     return tuple(redact_value(x) for x in v) if isinstance(v, tuple) else v
 
 
 def _fill(v: Any, nxt: Any) -> None:
     for k, x in v.items() if v.__class__ is dict else enumerate(v):
-        c = x.__class__
-        if c is str:
+        if x.__class__ is str:
             v[k] = nxt()
-        elif c is dict or c is list:
+        elif x.__class__ is dict or x.__class__ is list:
             _fill(x, nxt)
 
 
 def _slot(out: Any, k: Any, v: Any, texts: list, slots: list, dicts: list, keys: list) -> None:
-    """Copy free-text value ``v`` into ``out[k]`` (no rule 5 on ``k`` itself)."""
+    """Copy free-text value ``v`` into ``out[k]``; rule 5 applies below ``k``, not to ``k``."""
     c = v.__class__
     if c is str:
         texts.append(v)
-    elif c is dict:
-        out[k] = _copy_dict(v, texts.append, dicts, keys)
-    elif c is list:
-        out[k] = _copy_list(v, texts.append, dicts, keys)
+    elif c is dict or c is list:
+        out[k] = _copy(v, texts.append, dicts, keys)
     elif c in _SCALARS:
         return
     else:
@@ -253,18 +249,16 @@ def _slot(out: Any, k: Any, v: Any, texts: list, slots: list, dicts: list, keys:
 
 def _finish(texts: list, slots: list, dicts: list, keys: list) -> None:
     blob = _SEP.join(texts)
-    redacted = redact_text(blob)
-    if redacted != blob:
+    if (redacted := redact_text(blob)) != blob:
         parts = redacted.split(_SEP)
         if len(parts) != len(texts):  # some string contains _SEP itself
             parts = [redact_text(t) for t in texts]
         nxt = iter(parts).__next__
         for container, key in slots:
-            v = container[key]
-            if v.__class__ is str:
+            if container[key].__class__ is str:
                 container[key] = nxt()
             else:
-                _fill(v, nxt)
+                _fill(container[key], nxt)
     for name in _sensitive_keys(keys) if keys else ():
         for d in dicts:
             if name in d:
@@ -272,7 +266,7 @@ def _finish(texts: list, slots: list, dicts: list, keys: list) -> None:
 
 
 def redact_value(value: Any) -> Any:
-    """Deep copy of a JSON-like value with rule 5 on every dict key and rules 1-4 on every str."""
+    """A redacted deep copy of a JSON-like value: rule 5 on dict keys, rules 1-4 on every str."""
     if isinstance(value, str):
         return redact_text(value)
     state: tuple[list, list, list, list] = ([], [], [], [])
@@ -282,35 +276,18 @@ def redact_value(value: Any) -> Any:
     return box[0]
 
 
-_TOP_FREE = ("description", "user_message", "expected_behavior", "agent_response", "error")
-_TOP_FREE += ("response_must_include", "response_must_not_include")
-_TOP_KNOWN = frozenset(_TOP_FREE) | frozenset(
-    "result_id scenario_id complexity target_failure tool_match status failure_category expected_tools"
-    " forbidden_tools duration_ms tools_called llm_calls trace".split()
+_TOP_FREE = ("description", "user_message", "expected_behavior", "agent_response", "error", "response_must_include", "response_must_not_include")
+_TOP_IDS = ("expected_tools", "forbidden_tools")
+_TOP_KNOWN = frozenset((*_TOP_FREE, *_TOP_IDS, "tools_called", "llm_calls", "trace")) | frozenset(
+    "result_id scenario_id complexity target_failure tool_match status failure_category duration_ms".split()
 )
-_CALL_KEYS = frozenset("name order duration_ms arguments result error".split())
-_LLM_KEYS = frozenset("provider model input_tokens output_tokens latency_ms tools_offered tools_chosen".split())
-_TRACE_KEYS = frozenset("at kind name duration_ms data".split())
+# Event lists: name, schema keys, keys holding free text, identifier lists to copy.
+_EVENTS = (
+    ("tools_called", frozenset("name order duration_ms arguments result error".split()), ("arguments", "result", "error"), ()),
+    ("llm_calls", frozenset("provider model input_tokens output_tokens latency_ms tools_offered tools_chosen".split()), (), ("tools_offered", "tools_chosen")),
+    ("trace", frozenset("at kind name duration_ms data".split()), ("data",), ()),
+)
 _DICT = frozenset((dict,))
-
-
-def _events(out: dict, key: str, known: frozenset, texts: list, slots: list, dicts: list, keys: list) -> list | None:
-    """Copy the event list ``out[key]``; return the copied events if all are dicts (else walk it)."""
-    events = out.get(key)
-    if events.__class__ is list and _DICT.issuperset(map(type, events)):
-        events = out[key] = list(map(dict, events))
-        if not all(map(known.issuperset, events)):  # keys beyond the schema: like nested ones
-            for event in events:
-                for k, v in event.items():
-                    if k not in known:
-                        if _is_sensitive_key(k):
-                            event[k] = REDACTED
-                        else:
-                            _slot(event, k, v, texts, slots, dicts, keys)
-        return events
-    if events is not None:
-        _slot(out, key, events, texts, slots, dicts, keys)
-    return None
 
 
 def redact_result(result: dict) -> dict:
@@ -319,31 +296,39 @@ def redact_result(result: dict) -> dict:
     slots: list = []
     dicts: list = []
     keys: list = []
+    add = texts.append
     out = dict(result)
     for key in _TOP_FREE:
         if (v := out.get(key)).__class__ is str:
-            texts.append(v)
+            add(v)
             slots.append((out, key))
         elif v is not None:
             _slot(out, key, v, texts, slots, dicts, keys)
-    for key in ("expected_tools", "forbidden_tools"):
+    for key in _TOP_IDS:
         if (v := out.get(key)).__class__ is list:
             out[key] = v[:]
-    for call in _events(out, "tools_called", _CALL_KEYS, texts, slots, dicts, keys) or ():
-        if (v := call.get("arguments")) is not None:
-            _slot(call, "arguments", v, texts, slots, dicts, keys)
-        if (v := call.get("result")) is not None:
-            _slot(call, "result", v, texts, slots, dicts, keys)
-        if (v := call.get("error")) is not None:
-            _slot(call, "error", v, texts, slots, dicts, keys)
-    for call in _events(out, "llm_calls", _LLM_KEYS, texts, slots, dicts, keys) or ():
-        if (v := call.get("tools_offered")).__class__ is list:
-            call["tools_offered"] = v[:]
-        if (v := call.get("tools_chosen")).__class__ is list:
-            call["tools_chosen"] = v[:]
-    for event in _events(out, "trace", _TRACE_KEYS, texts, slots, dicts, keys) or ():
-        if (v := event.get("data")) is not None:
-            _slot(event, "data", v, texts, slots, dicts, keys)
+    for key, known, free, ids in _EVENTS:
+        if (events := out.get(key)).__class__ is not list or not _DICT.issuperset(map(type, events)):
+            _slot(out, key, events, texts, slots, dicts, keys)
+            continue
+        events = out[key] = list(map(dict, events))
+        for event in events:
+            for k in free:
+                if (v := event.get(k)).__class__ is dict:
+                    event[k] = _copy(v, add, dicts, keys)
+                    slots.append((event, k))
+                elif v is not None:
+                    _slot(event, k, v, texts, slots, dicts, keys)
+            for k in ids:
+                if (v := event.get(k)).__class__ is list:
+                    event[k] = v[:]
+            if not known.issuperset(event):  # keys beyond the schema: as in any nested dict
+                for k, v in event.items():
+                    if k not in known:
+                        if _is_sensitive_key(k):
+                            event[k] = REDACTED
+                        else:
+                            _slot(event, k, v, texts, slots, dicts, keys)
     if not _TOP_KNOWN.issuperset(result):
         for key, v in result.items():
             if key not in _TOP_KNOWN:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
@@ -54,6 +58,14 @@ def _name(value: str, what: str) -> str:
         raise ApiError(422, str(exc)) from None
 
 
+def _decode_batch(body: bytes, adapter: TypeAdapter, fast_decode, decoder) -> tuple[Any, list | None]:
+    """The validated batch and, when the fast path accepted it, each result's own JSON span."""
+    try:
+        return fast_decode(body)
+    except msgspec.DecodeError:
+        return parse_json(adapter, body, fast=decoder), None  # pydantic's message, or its normalisation
+
+
 def _link(request: Request, agent: str, run: str) -> str:
     return f"{request.app.state.settings.public_base_url}/agent/{agent}/test-runs/{run}"
 
@@ -81,8 +93,10 @@ async def sync_results(
 ):
     """Sync up to 1,000 results: creates a run, or appends to ``test_run_id`` (incremental syncs)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req = parse_json(_SYNC, body, fast=fast.SYNC_DECODER)
-    return _answer(request, await _service(request).sync(req, who, idem, body))
+    if not body.strip():
+        parse_json(_SYNC, body)  # the empty-body message
+    req, raw = _decode_batch(body, _SYNC, fast.decode_sync, fast.SYNC_DECODER)
+    return _answer(request, await _service(request).sync(req, who, idem, body, raw))
 
 
 @router.post(
@@ -118,8 +132,10 @@ async def append_results(
     """Append a batch of up to 1,000 results to a run."""
     agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req = parse_json(_APPEND, body, fast=fast.APPEND_DECODER)
-    return _answer(request, await _service(request).append(agent, run, req, who, idem, body))
+    if not body.strip():
+        parse_json(_APPEND, body)  # the empty-body message
+    req, raw = _decode_batch(body, _APPEND, fast.decode_append, fast.APPEND_DECODER)
+    return _answer(request, await _service(request).append(agent, run, req, who, idem, body, raw))
 
 
 @router.post("/agents/{agent_name}/test-runs/{test_run_id}/complete", response_model=RunResponse, responses=_ERRORS)
