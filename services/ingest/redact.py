@@ -18,7 +18,7 @@ a result except the identifier fields listed at the end. Replacements:
    numbers, epoch times) is never a phone; dates, times, ISO timestamps, versions, prices and
    decimals do not have these shapes.
    Rules 1, 2 and 4 match whole tokens: not touching a letter, digit, ``_`` or ``+``, not after
-   ``<digit>.``/``<digit>-``, not before ``.``/``-``/``(`` + digit, ``+`` or ``(``
+   a digit plus ``.``, ``-`` or ``(``, not before ``.``, ``-`` or ``(`` plus a digit, ``+`` or ``(``
    (``0.4111111111111111``, ``v2-415-555-2671``, ``123-45-6789-0`` stay).
 5. Sensitive key -> its whole value, any type, becomes ``[REDACTED]``; in every dict below the top
    level (tool ``arguments``/``result``, trace ``data``, all nesting, event keys beyond the schema).
@@ -65,7 +65,7 @@ _LOCAL_REVERSED = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+").match
 # whole run of digit groups; _PHONE_SSN (the same without it) looks inside runs with no card.
 _NA_TAIL = r"[0-9]{3}[-. ][0-9]{4}"
 _NUMBER_SRC = (
-    r"[0-9+(](?<![\w+].)(?<![0-9][.-].)(?:(?<=[0-9])(?:"
+    r"[0-9+(](?<![\w+].)(?<![0-9][.(-].)(?:(?<=[0-9])(?:"
     r"(?P<ssn>[0-9]{2}(?<!000)(?<!666)(?<!9[0-9]{2})(?P<s>[- ])(?!00)[0-9]{2}(?P=s)(?!0000)[0-9]{4})"
     rf"|(?P<na>(?<=1)[-. ](?:\([0-9]{{3}}\)[-. ]?|[0-9]{{3}}[-. ]){_NA_TAIL}|[0-9]{{2}}[-. ]{_NA_TAIL})"
     r"CARD)|(?<=\+)(?P<intl>[0-9](?:[ .()-]{0,2}[0-9]){7,16})"

@@ -69,8 +69,81 @@ def _get(item: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+# Fast constructors for the two frozen dataclasses, used on the hot path: a frozen dataclass's
+# __init__ sets every field through object.__setattr__, which costs more than all of the checks
+# together. Filling the instance dict directly gives the same object (same fields, equality,
+# hash, repr and pickling); neither class has a __post_init__, which this would skip.
+_new = object.__new__
+
+
+def _make_verdict(status: str, category: str | None, subtype: str | None, severity: str | None, reason: str,
+                  missing: tuple[str, ...], extra: tuple[str, ...], reordered: tuple[str, ...]) -> Verdict:
+    verdict = _new(Verdict)
+    verdict.__dict__.update(status=status, category=category, subtype=subtype, severity=severity, reason=reason,
+                            missing=missing, extra=extra, reordered=reordered, algorithm_version=ALGORITHM_VERSION)
+    return verdict
+
+
 def case_facts(result: Mapping[str, Any]) -> CaseFacts:
     """Read a result dict; calls are ordered by ``order`` when every call has one, else by list position."""
+    if type(result) is not dict:
+        return _case_facts(result)
+    get = result.get
+    calls = get("tools_called")
+    called: list[str] = []
+    tool_errors: list[tuple[str, str]] = []
+    if calls:
+        orders = []
+        for call in calls:
+            if type(call) is not dict:
+                return _case_facts(result)
+            name = call.get("name")
+            if type(name) is not str:
+                name = "" if name is None else str(name)
+            called.append(name)
+            orders.append(call.get("order"))
+            error = call.get("error")
+            if error:
+                tool_errors.append((name, str(error)))
+        if len(orders) > 1 and None not in orders:
+            previous = orders[0]
+            for order in orders:
+                if order < previous:  # out of order: sort (rare, so the general path does it)
+                    return _case_facts(result)
+                previous = order
+    expected = get("expected_tools")
+    expected = () if expected is None else tuple(expected)
+    tool_match = get("tool_match")
+    if tool_match is None:
+        tool_match = "strict"
+    forbidden = get("forbidden_tools")
+    must_include = get("response_must_include")
+    must_not_include = get("response_must_not_include")
+    expected_behavior = get("expected_behavior")
+    called_tuple = tuple(called)
+    facts = _new(CaseFacts)
+    facts.__dict__.update(
+        called=called_tuple,
+        tool_errors=tuple(tool_errors),
+        expected_tools=expected,
+        tool_match=tool_match,
+        forbidden_tools=() if forbidden is None else tuple(forbidden),
+        must_include=() if must_include is None else tuple(must_include),
+        must_not_include=() if must_not_include is None else tuple(must_not_include),
+        agent_response=get("agent_response"),
+        expected_behavior="" if expected_behavior is None else expected_behavior,
+        client_status=get("status"),
+        error=get("error") or None,
+        failure_category=get("failure_category"),
+        target_failure=get("target_failure"),
+        diff=diff_tools(expected, called_tuple, tool_match),
+        result=result,
+    )
+    return facts
+
+
+def _case_facts(result: Mapping[str, Any]) -> CaseFacts:
+    """``case_facts`` for any mapping or object, and for calls that must be sorted by ``order``."""
     calls = list(_get(result, "tools_called", []))
     if calls and all(_get(call, "order") is not None for call in calls):
         calls.sort(key=lambda call: _get(call, "order"))

@@ -67,6 +67,7 @@ def matches_pattern(tokens: Sequence[str], pattern: str) -> bool:
 
 
 _MEMO_MAX = 100_000
+_TEXT_MEMO_MAX_LEN = 4096  # longer texts are searched every time
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,12 @@ class RiskPolicy:
     read_only_verbs: frozenset[str] = READ_ONLY_VERBS
     escalation_text: str = ESCALATION_TEXT
     tool_tags: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
-    # memo of tags() by tool name: the name rules are pure, and scoring asks for the same few
-    # tools millions of times (bounded: cleared when it reaches _MEMO_MAX names)
-    _memo: dict[str, frozenset[str]] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    # memos of tags() by tool name and of escalation_in() by text: the rules are pure, and
+    # scoring asks about the same few tools and case texts millions of times (bounded: each is
+    # cleared when it reaches _MEMO_MAX entries). Not init fields, so ``dataclasses.replace``
+    # gives the new policy empty memos instead of sharing the old policy's answers.
+    _memo: dict[str, frozenset[str]] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
+    _text_memo: dict[str, bool] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         tags = {name: frozenset(value) for name, value in self.tool_tags.items()}
@@ -99,6 +103,17 @@ class RiskPolicy:
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
             found = self._memo[tool] = self._tags(tool)
+        return found
+
+    def escalation_in(self, text: str) -> bool:
+        """Whether ``text`` (a case's expected behaviour) asks for an escalation (``escalation_text``)."""
+        found = self._text_memo.get(text)
+        if found is None:
+            if len(self._text_memo) >= _MEMO_MAX:
+                self._text_memo.clear()
+            found = re.search(self.escalation_text, text, re.IGNORECASE) is not None
+            if len(text) <= _TEXT_MEMO_MAX_LEN:
+                self._text_memo[text] = found
         return found
 
     def _tags(self, tool: str) -> frozenset[str]:

@@ -114,14 +114,37 @@ def score_runs(
     severity = _validated("severity_code", severity_code, 5, len(runs))
     complexity = _validated("complexity_code", complexity_code, 4, len(runs))
 
+    scored, cost, weight, passed_weight = result_terms(status, severity, complexity)
+    n_scored = np.bincount(runs, weights=scored, minlength=n_runs)
+    cost_sum = np.bincount(runs, weights=cost, minlength=n_runs)
+    weight_total = np.bincount(runs, weights=weight, minlength=n_runs)
+    weight_passed = np.bincount(runs, weights=passed_weight, minlength=n_runs)
+    return scores_from_sums(n_scored, cost_sum, weight_total, weight_passed, decimals=decimals)
+
+
+def result_terms(
+    status_code: ArrayLike, severity_code: ArrayLike, complexity_code: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each result's additive share of its run's scores: (scored, cost, weight, passed weight).
+
+    Run scores depend only on the sums of these terms, so a projection can store them per
+    result and sum any subset (a run, an incremental sync) without re-reading the others.
+    """
+    status = np.asarray(status_code, dtype=np.int64)
+    severity = np.asarray(severity_code, dtype=np.int64)
+    complexity = np.asarray(complexity_code, dtype=np.int64)
     scored = (status != STATUS_CODES["pending"]).astype(np.float64)
     weight = _WEIGHT[complexity] * scored
     passed_weight = weight * (status == STATUS_CODES["passed"])
-    n_scored = np.bincount(runs, weights=scored, minlength=n_runs)
-    cost = np.bincount(runs, weights=_COST[status, severity], minlength=n_runs)
-    weight_total = np.bincount(runs, weights=weight, minlength=n_runs)
-    weight_passed = np.bincount(runs, weights=passed_weight, minlength=n_runs)
+    return scored, _COST[status, severity], weight, passed_weight
 
+
+def scores_from_sums(
+    n_scored: ArrayLike, cost: ArrayLike, weight_total: ArrayLike, weight_passed: ArrayLike, *, decimals: int | None = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """BSS and AQS from a run's summed ``result_terms`` (NaN where nothing is scored)."""
+    n_scored, cost = np.asarray(n_scored, dtype=np.float64), np.asarray(cost, dtype=np.float64)
+    weight_total, weight_passed = np.asarray(weight_total, dtype=np.float64), np.asarray(weight_passed, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         bss = np.clip(100.0 * (1.0 - cost / n_scored), 0.0, 100.0)
         pass_rate = np.clip(100.0 * weight_passed / weight_total, 0.0, 100.0)

@@ -52,11 +52,14 @@ def multiset_difference(left: Sequence[str], right: Sequence[str]) -> tuple[str,
 
     Earlier occurrences are paired first, so the surplus is the later duplicates.
     """
-    remaining = Counter(right)
+    remaining: dict[str, int] = {}
+    for item in right:
+        remaining[item] = remaining.get(item, 0) + 1
     surplus = []
     for item in left:
-        if remaining[item] > 0:
-            remaining[item] -= 1
+        count = remaining.get(item, 0)
+        if count > 0:
+            remaining[item] = count - 1
         else:
             surplus.append(item)
     return tuple(surplus)
@@ -101,6 +104,14 @@ def _greedy_pairs(expected: Sequence[str], actual: Sequence[str]) -> tuple[tuple
     return tuple(pairs)
 
 
+_SAME = ToolDiff(missing=(), extra=(), reordered=(), matches=True)
+# memo of diff_tools by (expected, actual, mode): scoring sees the same few sequences over and
+# over. Bounded: only short sequences are kept, and the memo is cleared when it is full.
+_MEMO: dict[tuple[tuple[str, ...], tuple[str, ...], str], ToolDiff] = {}
+_MEMO_MAX = 50_000
+_MEMO_MAX_LEN = 64  # expected + actual tools; longer pairs are computed every time
+
+
 def diff_tools(expected: Sequence[str], actual: Sequence[str], mode: str = "strict") -> ToolDiff:
     """Compare the called tool names with the expected ones under a ``tool_match`` mode.
 
@@ -108,7 +119,24 @@ def diff_tools(expected: Sequence[str], actual: Sequence[str], mode: str = "stri
     """
     if mode not in TOOL_MATCH_MODES:
         raise ValueError(f"unknown tool_match mode {mode!r}; use one of {', '.join(TOOL_MATCH_MODES)}")
-    expected, actual = tuple(expected), tuple(actual)
+    if type(expected) is not tuple:
+        expected = tuple(expected)
+    if type(actual) is not tuple:
+        actual = tuple(actual)
+    if expected == actual:  # nothing missing, extra or reordered: every mode holds
+        return _SAME
+    if len(expected) + len(actual) > _MEMO_MAX_LEN:
+        return _diff(expected, actual, mode)
+    key = (expected, actual, mode)
+    found = _MEMO.get(key)
+    if found is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        found = _MEMO[key] = _diff(expected, actual, mode)
+    return found
+
+
+def _diff(expected: tuple[str, ...], actual: tuple[str, ...], mode: str) -> ToolDiff:
     missing = multiset_difference(expected, actual)
     extra = multiset_difference(actual, expected)
     reordered = _reordered(expected, actual)
@@ -129,6 +157,8 @@ def _reordered(expected: tuple[str, ...], actual: tuple[str, ...]) -> tuple[str,
         return ()
     pairs = lcs_pairs(expected, actual)
     off_lcs = shared - Counter(actual[j] for _, j in pairs)
+    if not off_lcs:  # every shared call is on the LCS
+        return ()
     on_lcs = {j for _, j in pairs}
     reordered = []
     for j, tool in enumerate(actual):

@@ -1,0 +1,21 @@
+"""Entrypoint: ``python -m services.scorer`` (what docker-compose and ``make up`` run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from services.scorer.settings import ScorerSettings
+from services.scorer.worker import build_app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("faststream").setLevel(logging.WARNING)  # no per-batch "Received/Processed" lines
+    settings = ScorerSettings()
+    app, _ = build_app(settings)
+    asyncio.run(app.run())
+
+
+if __name__ == "__main__":
+    main()

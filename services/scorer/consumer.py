@@ -1,0 +1,122 @@
+"""Redis side of the scorer: consumer groups, reclaiming, dead letters, acks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from services.common import streams
+from services.scorer.core.project import Entry
+
+
+def dead_letter_key(partition: int) -> str:
+    return f"{streams.PREFIX}:{{p{partition}}}:dead"
+
+
+def errors_key(partition: int) -> str:
+    return f"{streams.PREFIX}:{{p{partition}}}:errors"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    dead_id: str
+    partition: int
+    stream_id: str
+    error: str
+    deliveries: int
+    data: bytes
+
+
+class Group:
+    """The scorer group on every partition. Safe to use from several workers at once."""
+
+    def __init__(self, client: aioredis.Redis, partitions: int, group: str) -> None:
+        self.redis = client
+        self.partitions = partitions
+        self.group = group
+
+    async def ensure(self) -> None:
+        """Create the group at 0 (not FastStream's ``$``), so events logged before any worker started are scored."""
+        for p in range(self.partitions):
+            try:
+                await self.redis.xgroup_create(streams.stream_key(p), self.group, id="0", mkstream=True)
+            except aioredis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def ack(self, entries: list[Entry]) -> None:
+        by_partition: dict[int, list[str]] = {}
+        for e in entries:
+            by_partition.setdefault(e.partition, []).append(e.stream_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for p, ids in by_partition.items():
+            pipe.xack(streams.stream_key(p), self.group, *ids)
+            pipe.hdel(errors_key(p), *ids)
+        await pipe.execute()
+
+    async def record_failures(self, failures: list[tuple[Entry, str]]) -> None:
+        """Remember why entries failed; they stay pending and are retried after the idle timeout."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry, error in failures:
+            pipe.hset(errors_key(entry.partition), entry.stream_id, error[:2000])
+        await pipe.execute()
+
+    async def claim(self, consumer: str, min_idle_ms: int, max_deliveries: int, count: int = 500) -> list[Entry]:
+        """Take over entries pending too long (a crashed or stuck worker's); too-often-failed ones go
+        to the dead-letter stream instead. Loops XAUTOCLAIM over its cursor."""
+        claimed: list[Entry] = []
+        for p in range(self.partitions):
+            key, cursor = streams.stream_key(p), "0-0"
+            while True:
+                cursor, messages, _deleted = await self.redis.xautoclaim(
+                    key, self.group, consumer, min_idle_ms, start_id=cursor, count=count
+                )
+                ids = [m[0] for m in messages if m[1]]
+                if ids:
+                    deliveries = await self._deliveries(key, ids)
+                    for stream_id, fields in messages:
+                        if not fields:
+                            continue
+                        sid = stream_id.decode()
+                        entry = Entry(p, sid, fields[b"__data__"])
+                        if deliveries.get(sid, 1) > max_deliveries:
+                            await self._bury(entry, deliveries[sid])
+                        else:
+                            claimed.append(entry)
+                if cursor in (b"0-0", "0-0"):
+                    break
+        return claimed
+
+    async def _deliveries(self, key: str, ids: list[bytes]) -> dict[str, int]:
+        rows = await self.redis.xpending_range(key, self.group, min=ids[0], max=ids[-1], count=len(ids) * 2)
+        return {r["message_id"].decode(): int(r["times_delivered"]) for r in rows}
+
+    async def _bury(self, entry: Entry, deliveries: int) -> None:
+        error = await self.redis.hget(errors_key(entry.partition), entry.stream_id)
+        key = streams.stream_key(entry.partition)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(dead_letter_key(entry.partition), {
+            "stream_id": entry.stream_id, "error": error or b"unknown (no error recorded)",
+            "deliveries": deliveries, "at": int(time.time() * 1000), "__data__": entry.data,
+        })  # fmt: skip
+        pipe.xack(key, self.group, entry.stream_id)
+        pipe.hdel(errors_key(entry.partition), entry.stream_id)
+        await pipe.execute()
+
+    async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
+        out = []
+        for p in range(self.partitions):
+            for dead_id, f in await self.redis.xrange(dead_letter_key(p), count=count):
+                out.append(DeadLetter(dead_id.decode(), p, f[b"stream_id"].decode(), f[b"error"].decode(),
+                                      int(f[b"deliveries"]), f[b"__data__"]))  # fmt: skip
+        return out
+
+    async def redrive(self, dead: DeadLetter) -> str:
+        """Put a dead letter back on its partition's stream (as a new entry) and drop it from the dead letters."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(streams.stream_key(dead.partition), {"__data__": dead.data})
+        pipe.xdel(dead_letter_key(dead.partition), dead.dead_id)
+        new_id, _ = await pipe.execute()
+        return new_id.decode()

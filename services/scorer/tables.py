@@ -1,0 +1,241 @@
+"""The projection store: Delta Lake tables of Parquet, read by DuckDB.
+
+Layout under ``<data_dir>/tables``::
+
+    CURRENT                  name of the generation readers use (replaced atomically)
+    <generation>/results     one scored row per result (nested tool calls, LLM calls, trace)
+    <generation>/run_events  RunCreated / RunCompleted / RunDeleted rows
+    <generation>/run_stats   per-run aggregates, appended after each commit; latest wins
+    archive/events           the raw events (the cold log; not a projection, never rebuilt)
+
+Every row carries the stream id it came from. A batch that may have been applied before
+(a redelivery) is filtered against what each table already holds, so applying it twice
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from services.scorer.core.project import ARCHIVE_SCHEMA, RESULTS_SCHEMA, RUN_EVENTS_SCHEMA, Projection
+from services.scorer.core.scoring import scores_from_sums
+
+RUN_STATS_SCHEMA = pa.schema(
+    [("agent", pa.string()), ("run", pa.string()), ("as_of", pa.int64()), ("total", pa.int64()),
+     ("passed", pa.int64()), ("failed", pa.int64()), ("errors", pa.int64()), ("tool_usage", pa.int64()),
+     ("knowledge", pa.int64()), ("safety", pa.int64()), ("runtime", pa.int64()), ("other_failures", pa.int64()),
+     ("critical", pa.int64()), ("high", pa.int64()), ("medium", pa.int64()), ("low", pa.int64()),
+     ("score_scored", pa.float64()), ("score_cost", pa.float64()), ("score_weight", pa.float64()),
+     ("score_passed_weight", pa.float64()), ("bss", pa.float64()), ("aqs", pa.float64()),
+     ("cost_usd", pa.float64()), ("cost_complete", pa.bool_()), ("duration_ms", pa.float64()),
+     ("input_tokens", pa.int64()), ("output_tokens", pa.int64()), ("first_synced_at", pa.timestamp("us", tz="UTC")),
+     ("last_synced_at", pa.timestamp("us", tz="UTC")), ("algorithm_version", pa.string())]
+)  # fmt: skip
+
+SCHEMAS = {"results": RESULTS_SCHEMA, "run_events": RUN_EVENTS_SCHEMA, "run_stats": RUN_STATS_SCHEMA}
+DEFAULT_GENERATION = "g000001"
+
+_STATS_SQL = """
+SELECT w.agent, w.run, count(r.result_id) AS total,
+  count(*) FILTER (r.status = 'passed') AS passed, count(*) FILTER (r.status = 'failed') AS failed,
+  count(*) FILTER (r.status = 'error') AS errors,
+  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'tool_usage') AS tool_usage,
+  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'knowledge') AS knowledge,
+  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'safety') AS safety,
+  count(*) FILTER (r.status = 'error') AS runtime,
+  count(*) FILTER (r.status = 'failed' AND coalesce(r.failure_category, '') NOT IN ('tool_usage', 'knowledge', 'safety'))
+    AS other_failures,
+  count(*) FILTER (r.severity = 'critical') AS critical, count(*) FILTER (r.severity = 'high') AS high,
+  count(*) FILTER (r.severity = 'medium') AS medium, count(*) FILTER (r.severity = 'low') AS low,
+  coalesce(sum(r.score_scored), 0) AS score_scored, coalesce(sum(r.score_cost), 0) AS score_cost,
+  coalesce(sum(r.score_weight), 0) AS score_weight, coalesce(sum(r.score_passed_weight), 0) AS score_passed_weight,
+  coalesce(sum(r.cost_usd), 0) AS cost_usd, coalesce(bool_and(r.cost_known), true) AS cost_complete,
+  coalesce(sum(r.duration_ms), 0) AS duration_ms, coalesce(sum(r.input_tokens), 0) AS input_tokens,
+  coalesce(sum(r.output_tokens), 0) AS output_tokens, min(r.synced_at) AS first_synced_at,
+  max(r.synced_at) AS last_synced_at, max(r.algorithm_version) AS algorithm_version
+FROM wanted w LEFT JOIN {source} r ON r.agent = w.agent AND r.run = w.run
+GROUP BY w.agent, w.run
+"""
+
+
+def _load(path: Path) -> DeltaTable | None:
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+@dataclass
+class Generation:
+    """One complete set of projection tables."""
+
+    root: Path
+
+    def path(self, table: str) -> Path:
+        return self.root / table
+
+    def table(self, name: str) -> DeltaTable | None:
+        return _load(self.path(name))
+
+    def files(self, name: str) -> list[str]:
+        dt = self.table(name)
+        return dt.file_uris() if dt is not None else []
+
+
+class Tables:
+    """Writes projections; readers get consistent snapshots through ``Generation.files``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "tables"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.archive_path = self.root / "archive" / "events"
+
+    # -- generations -------------------------------------------------------------
+    def current_name(self) -> str:
+        pointer = self.root / "CURRENT"
+        return pointer.read_text().strip() if pointer.is_file() else DEFAULT_GENERATION
+
+    def current(self) -> Generation:
+        return Generation(self.root / self.current_name())
+
+    def generation(self, name: str) -> Generation:
+        return Generation(self.root / name)
+
+    def switch_to(self, name: str) -> None:
+        """Point readers at generation ``name`` in one atomic rename."""
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".CURRENT.")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+
+    # -- writes --------------------------------------------------------------------
+    def apply(self, proj: Projection, *, gen: Generation | None = None, maybe_seen: bool = False,
+              archive: bool = True) -> int:  # fmt: skip
+        """Commit a batch's rows, then refresh the stats of the runs it touched. Returns rows written.
+
+        ``maybe_seen``: the batch may have been applied before (a redelivery after a crash);
+        rows whose stream id a table already holds are dropped first.
+        """
+        gen = gen or self.current()
+        written = 0
+        targets = [(gen.path("results"), proj.results), (gen.path("run_events"), proj.run_events)]
+        if archive:
+            targets.append((self.archive_path, proj.archive))
+        for path, rows in targets:
+            if maybe_seen:
+                rows = _unseen(path, rows)
+            if rows.num_rows:
+                write_deltalake(str(path), rows, mode="append")
+                written += rows.num_rows
+        deleted = [tuple(r) for r in zip(proj.run_events["agent"].to_pylist(), proj.run_events["run"].to_pylist(),
+                                         proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
+        for agent, run, _ in deleted:
+            self._purge_run(gen, agent, run)
+        self.refresh_stats(proj.runs, gen=gen)
+        return written
+
+    def _purge_run(self, gen: Generation, agent: str, run: str) -> None:
+        """A deleted run's results go physically too (readers already hide it via its tombstone)."""
+        dt = gen.table("results")
+        if dt is not None:
+            dt.delete(f"agent = {_sql(agent)} AND run = {_sql(run)}")
+
+    def refresh_stats(self, runs: Iterable[tuple[str, str]], *, gen: Generation | None = None) -> None:
+        """Recompute the aggregates of ``runs`` from the results snapshot and append them.
+
+        Rows carry the results version they were computed at (``as_of``); readers take the
+        latest per run, so concurrent workers can never leave a stale row on top.
+        """
+        runs = sorted(set(runs))
+        gen = gen or self.current()
+        if not runs:
+            return
+        dt = gen.table("results")
+        version, files = (dt.version(), dt.file_uris()) if dt is not None else (-1, [])
+        con = duckdb.connect()
+        try:
+            con.register("wanted", pa.table({"agent": [a for a, _ in runs], "run": [r for _, r in runs]}))
+            source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
+            if not files:
+                con.register("empty_results", RESULTS_SCHEMA.empty_table())
+            stats = con.sql(_STATS_SQL.replace("{source}", source), params={"files": files} if files else None).to_arrow_table()
+        finally:
+            con.close()
+        sums = (np.nan_to_num(stats[c].to_numpy(zero_copy_only=False).astype(float))
+                for c in ("score_scored", "score_cost", "score_weight", "score_passed_weight"))  # fmt: skip
+        bss, aqs = scores_from_sums(*sums)
+        stats = stats.append_column("bss", pa.array(bss)).append_column("aqs", pa.array(aqs))
+        stats = stats.append_column("as_of", pa.array([version] * stats.num_rows, pa.int64()))
+        write_deltalake(str(gen.path("run_stats")), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), mode="append")
+
+    # -- maintenance ---------------------------------------------------------------
+    def compact(self, gen: Generation | None = None) -> dict[str, int]:
+        """Merge small files (bounded file count under a trickle of syncs) and drop stale stats rows."""
+        gen = gen or self.current()
+        done: dict[str, int] = {}
+        for path in (gen.path("results"), gen.path("run_events"), self.archive_path):
+            dt = _load(path)
+            if dt is not None:
+                metrics = dt.optimize.compact()
+                done[path.name] = int(metrics.get("numFilesRemoved", 0))
+                dt.create_checkpoint()
+                dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        stats = gen.table("run_stats")
+        if stats is not None and len(stats.file_uris()) > 1:
+            latest = latest_stats(stats.file_uris())
+            write_deltalake(str(gen.path("run_stats")), latest, mode="overwrite")
+            stats = gen.table("run_stats")
+            stats.create_checkpoint()
+            stats.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        return done
+
+
+def latest_stats(files: list[str]) -> pa.Table:
+    con = duckdb.connect()
+    try:
+        return con.sql(
+            "SELECT * FROM read_parquet($files) QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1",
+            params={"files": files},
+        ).to_arrow_table().cast(RUN_STATS_SCHEMA)
+    finally:
+        con.close()
+
+
+def _unseen(path: Path, rows: pa.Table) -> pa.Table:
+    dt = _load(path)
+    if dt is None or not rows.num_rows:
+        return rows
+    files = dt.file_uris()
+    if not files:
+        return rows
+    con = duckdb.connect()
+    try:
+        con.register("batch", rows.select(["partition", "stream_id"]))
+        seen = con.execute(
+            "SELECT DISTINCT t.partition, t.stream_id FROM read_parquet($files) t "
+            "JOIN batch b ON t.partition = b.partition AND t.stream_id = b.stream_id",
+            {"files": files},
+        ).fetchall()
+    finally:
+        con.close()
+    if not seen:
+        return rows
+    seen_set = set(seen)
+    keep = [(p, s) not in seen_set for p, s in zip(rows["partition"].to_pylist(), rows["stream_id"].to_pylist())]
+    return rows.filter(pa.array(keep))
+
+
+def _sql(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
