@@ -138,8 +138,20 @@ class RiskPolicy:
 DEFAULT_POLICY = RiskPolicy()
 
 
+_NOUNS: dict[str, str] = {}  # memo of action_noun (bounded like RiskPolicy._memo)
+
+
 def action_noun(tool: str) -> str:
     """'delete_account' → 'deletion'; used in the escalation reason."""
+    found = _NOUNS.get(tool)
+    if found is None:
+        if len(_NOUNS) >= _MEMO_MAX:
+            _NOUNS.clear()
+        found = _NOUNS[tool] = _action_noun(tool)
+    return found
+
+
+def _action_noun(tool: str) -> str:
     for token in tool_tokens(tool):
         for verb, noun in _ACTION_NOUNS.items():
             if token.startswith(verb):

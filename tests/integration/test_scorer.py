@@ -1,0 +1,132 @@
+"""The scorer against a real redis-server and real Delta tables."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import duckdb
+import pytest
+import redis.asyncio as aioredis
+
+from services.common import streams
+from services.ingest.core import envelope
+from services.scorer.consumer import Group, dead_letter_key
+from services.scorer.core.pricing import default_price_table
+from services.scorer.core.project import Entry
+from services.scorer.settings import ScorerSettings
+from services.scorer.tables import Tables, latest_stats
+from services.scorer.worker import Scorer
+from tests.factories import make_batch
+
+pytestmark = pytest.mark.integration
+
+STREAM = streams.stream_key(0)
+
+
+def result_event(n: int, result: dict, run: str = "r1", agent: str = "a1") -> bytes:
+    return envelope("ResultsSynced", event_id=f"e{n}", agent=agent, run=run, at="2026-11-21T10:00:00.000Z",
+                    payload={"sync_id": "s", "source": "ci", "results": [result]})  # fmt: skip
+
+
+def log_results(rclient, n: int, *, run: str = "r1", start: int = 0) -> list[str]:
+    pipe = rclient.pipeline()
+    for i, r in enumerate(make_batch(n, start=start)):
+        pipe.xadd(STREAM, {"__data__": result_event(start + i, r, run)})
+    return [x.decode() for x in pipe.execute()]
+
+
+def rows(tables: Tables, sql: str = "SELECT count(*), count(DISTINCT stream_id) FROM t"):
+    files = tables.current().files("results")
+    con = duckdb.connect()
+    con.sql(f"CREATE VIEW t AS SELECT * FROM read_parquet({files!r})")
+    return con.sql(sql).fetchall()
+
+
+@pytest.fixture
+async def scorer_factory(redis_url, tmp_path: Path):
+    clients = []
+
+    async def make(**overrides) -> Scorer:
+        settings = ScorerSettings(redis_url=redis_url, data_dir=tmp_path, api_keys="", **overrides)
+        client = aioredis.from_url(redis_url)
+        clients.append(client)
+        group = Group(client, settings.stream_partitions, settings.scorer_group)
+        await group.ensure()
+        return Scorer(settings, group, Tables(tmp_path), default_price_table())
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+async def read_group(scorer: Scorer, consumer: str, count: int) -> list[Entry]:
+    got = await scorer.group.redis.xreadgroup(scorer.group.group, consumer, {STREAM: ">"}, count=count)
+    return [Entry(0, sid.decode(), f[b"__data__"]) for _, msgs in got for sid, f in msgs]
+
+
+async def test_events_logged_before_the_first_worker_are_scored_and_acked(scorer_factory, rclient):
+    log_results(rclient, 30)
+    scorer = await scorer_factory()
+    assert await scorer.process(await read_group(scorer, "w1", 100)) == 30
+    assert rows(scorer.tables) == [(30, 30)]
+    assert rclient.xpending(STREAM, "scorer")["pending"] == 0
+    stats = latest_stats(scorer.tables.current().files("run_stats")).to_pylist()
+    assert stats[0]["total"] == 30 and stats[0]["passed"] + stats[0]["failed"] + stats[0]["errors"] == 30
+
+
+async def test_applying_a_batch_twice_changes_nothing(scorer_factory, rclient):
+    log_results(rclient, 20)
+    scorer = await scorer_factory()
+    entries = await read_group(scorer, "w1", 100)
+    await scorer.process(entries)
+    await scorer.process(entries[5:] + entries[:3], maybe_seen=True)  # a redelivery with other boundaries
+    assert rows(scorer.tables) == [(20, 20)]
+    stats = latest_stats(scorer.tables.current().files("run_stats")).to_pylist()
+    assert stats[0]["total"] == 20
+
+
+async def test_two_workers_share_the_load_and_score_every_event_once(scorer_factory, rclient):
+    sent = log_results(rclient, 400)
+    a, b = await scorer_factory(), await scorer_factory()
+
+    async def drain(scorer: Scorer, name: str) -> int:
+        done = 0
+        while entries := await read_group(scorer, name, 37):
+            done += await scorer.process(entries)
+        return done
+
+    done_a, done_b = await asyncio.gather(drain(a, "wa"), drain(b, "wb"))
+    assert done_a > 0 and done_b > 0 and done_a + done_b == len(sent)
+    assert rows(a.tables) == [(400, 400)]
+    assert rows(a.tables, "SELECT count(*) FROM t WHERE stream_id NOT IN (SELECT unnest($ids))".replace(
+        "$ids", repr(sent))) == [(0,)]  # fmt: skip
+
+
+async def test_entries_left_by_a_dead_worker_are_reclaimed(scorer_factory, rclient):
+    log_results(rclient, 10)
+    dead = await scorer_factory()
+    await read_group(dead, "dead-worker", 100)  # read, never acked: the worker "crashed"
+    alive = await scorer_factory(claim_idle_ms=100)
+    await asyncio.sleep(0.2)
+    assert await alive.reclaim_once("alive") == 10
+    assert rows(alive.tables) == [(10, 10)]
+    assert rclient.xpending(STREAM, "scorer")["pending"] == 0
+
+
+async def test_a_poison_event_is_dead_lettered_and_never_blocks_the_group(scorer_factory, rclient):
+    log_results(rclient, 3)
+    poison = rclient.xadd(STREAM, {"__data__": b'{"type": "ResultsSynced", "not": "an event"}'}).decode()
+    log_results(rclient, 3, start=3)
+    scorer = await scorer_factory(claim_idle_ms=100, max_deliveries=2)
+    assert await scorer.process(await read_group(scorer, "w1", 100)) == 6
+    for _ in range(3):  # retried until it has been delivered more than max_deliveries times
+        await asyncio.sleep(0.15)
+        await scorer.reclaim_once("w1")
+    dead = await scorer.group.dead_letters()
+    assert [d.stream_id for d in dead] == [poison]
+    assert "KeyError" in dead[0].error and dead[0].deliveries == 3
+    assert rclient.xpending(STREAM, "scorer")["pending"] == 0
+    assert rows(scorer.tables) == [(6, 6)]
+    new_id = await scorer.group.redrive(dead[0])
+    assert rclient.xlen(dead_letter_key(0)) == 0 and rclient.xrange(STREAM, new_id, new_id)
