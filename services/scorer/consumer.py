@@ -105,6 +105,27 @@ class Group:
         pipe.hdel(errors_key(entry.partition), entry.stream_id)
         await pipe.execute()
 
+    async def trim(self) -> int:
+        """XTRIM MINID each partition up to what the group has acknowledged (and so archived).
+
+        Entries still pending or not yet delivered stay; an acknowledged entry was committed
+        to the tables and the archive before its XACK, so the archive replaces it for replays.
+        """
+        removed = 0
+        for p in range(self.partitions):
+            key = streams.stream_key(p)
+            groups = {g["name"].decode(): g for g in await self.redis.xinfo_groups(key)}
+            mine = groups.get(self.group)
+            if mine is None:
+                continue
+            # never trim past what any group on this stream still needs
+            floor = min(_next_id(g["last-delivered-id"]) for g in groups.values())
+            pending = await self.redis.xpending(key, self.group)
+            if pending["pending"]:
+                floor = min(floor, _key(pending["min"]))
+            removed += await self.redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False)
+        return removed
+
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         out = []
         for p in range(self.partitions):
@@ -120,3 +141,14 @@ class Group:
         pipe.xdel(dead_letter_key(dead.partition), dead.dead_id)
         new_id, _ = await pipe.execute()
         return new_id.decode()
+
+
+def _key(stream_id: bytes | str) -> tuple[int, int]:
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _next_id(stream_id: bytes | str) -> tuple[int, int]:
+    ms, seq = _key(stream_id)
+    return ms, seq + 1

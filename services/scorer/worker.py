@@ -64,11 +64,13 @@ class Scorer:
         return await self.process(claimed, maybe_seen=True) if claimed else 0
 
     async def _compact(self) -> None:
-        """One worker at a time (a Redis lock); the others just skip this round."""
+        """Compact the tables, then trim the stream up to what is acked (so archived).
+        One worker at a time (a Redis lock); the others just skip this round."""
         lock = self.group.redis.lock(f"{streams.PREFIX}:compaction", timeout=600, blocking=False)
         if await lock.acquire():
             try:
                 await asyncio.to_thread(self.tables.compact)
+                await self.group.trim()
             finally:
                 await lock.release()
 

@@ -47,6 +47,7 @@ def test_stack_creates_a_key_runs_ingest_on_persistent_redis_and_stops_everythin
         key = wait_for(log, r"shown only this once:\s+(\S+)", proc).group(1)
         url = wait_for(log, r"ingest\s+(http://\S+)", proc).group(1)
         wait_for(log, r"running; Ctrl-C stops everything", proc)
+        wait_for(log, r"scorer\s+consumer group 'scorer'", proc)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -61,6 +62,10 @@ def test_stack_creates_a_key_runs_ingest_on_persistent_redis_and_stops_everythin
         assert keys_file.read_text().strip() == f"{key}:admin"
         assert keys_file.stat().st_mode & 0o077 == 0
         assert list((tmp_path / "data" / "redis").rglob("*.aof")), "AOF must be on for the private Redis"
+        deadline = time.monotonic() + 30  # the scorer consumes what ingest logged
+        while not list((tmp_path / "data" / "tables").rglob("results/_delta_log/*.json")):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

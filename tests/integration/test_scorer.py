@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import redis.asyncio as aioredis
+from deltalake import DeltaTable
 
 from services.common import streams
 from services.ingest.core import envelope
@@ -130,3 +131,16 @@ async def test_a_poison_event_is_dead_lettered_and_never_blocks_the_group(scorer
     assert rows(scorer.tables) == [(6, 6)]
     new_id = await scorer.group.redrive(dead[0])
     assert rclient.xlen(dead_letter_key(0)) == 0 and rclient.xrange(STREAM, new_id, new_id)
+
+
+async def test_trim_keeps_memory_bounded_but_never_drops_what_is_not_archived(scorer_factory, rclient):
+    ids = log_results(rclient, 50)
+    scorer = await scorer_factory()
+    await scorer.process(await read_group(scorer, "w1", 30))  # 30 committed + acked
+    await read_group(scorer, "w2", 5)  # 5 delivered, still pending; 15 never delivered
+    assert await scorer.group.trim() == 30
+    left = [sid.decode() for sid, _ in rclient.xrange(STREAM)]
+    assert left == ids[30:]
+    archive = DeltaTable(str(scorer.tables.archive_path))
+    archived_ids = archive.to_pyarrow_table(columns=["stream_id"])["stream_id"].to_pylist()
+    assert set(ids[:30]) <= set(archived_ids)
