@@ -135,7 +135,7 @@ class Tables:
             targets.append((self.archive_path, proj.archive))
         for path, rows in targets:
             if maybe_seen:
-                rows = _unseen(path, rows)
+                rows = unseen(path, rows)
             if rows.num_rows:
                 write_deltalake(str(path), rows, mode="append")
                 written += rows.num_rows
@@ -213,7 +213,7 @@ def latest_stats(files: list[str]) -> pa.Table:
         con.close()
 
 
-def _unseen(path: Path, rows: pa.Table) -> pa.Table:
+def unseen(path: Path, rows: pa.Table) -> pa.Table:
     dt = _load(path)
     if dt is None or not rows.num_rows:
         return rows

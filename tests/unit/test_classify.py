@@ -568,33 +568,58 @@ SEPARATORS = [" ", " ", "  ", "\n", "\t", "\u00a0", "\u2003", "", " \n "]
 
 tool_names = st.sampled_from(TOOL_POOL)
 tool_lists = st.lists(tool_names, max_size=5)
+# a required / forbidden phrase, its words joined by any whitespace (or none), in any case
+phrases = st.tuples(st.sampled_from(FACT_POOL), st.sampled_from(SEPARATORS), st.booleans()).map(
+    lambda t: (t[1].join(t[0].split())).swapcase() if t[2] else t[1].join(t[0].split()))
 responses = st.one_of(
     st.sampled_from([None, "", "   ", "\n"]),
-    st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=12).map(
+    st.lists(st.tuples(st.one_of(st.sampled_from(WORDS), phrases), st.sampled_from(SEPARATORS)), max_size=10).map(
         lambda parts: "".join(w + s for w, s in parts)),
 )
 texts = st.sampled_from([None, "", "boom", "Request timed out after 30s", "deadline exceeded", "E" * 600, "tool failed"])
-calls_strategy = st.lists(st.fixed_dictionaries(
-    {"name": st.one_of(tool_names, st.sampled_from([None, 7]))},
-    optional={"order": st.one_of(st.none(), st.integers(0, 3)), "error": texts,
-              "duration_ms": st.floats(0, 10)},
-), max_size=5)
-results = st.fixed_dictionaries({}, optional={
-    "scenario_id": st.just("sc-1"),
-    "expected_tools": st.one_of(st.none(), tool_lists),
-    "tools_called": st.one_of(st.none(), calls_strategy),
-    "tool_match": st.sampled_from([None, "strict", "unordered", "subset", "superset"]),
-    "forbidden_tools": st.one_of(st.none(), st.lists(tool_names, max_size=3)),
-    "response_must_include": st.one_of(st.none(), st.lists(st.sampled_from(FACT_POOL), max_size=3)),
-    "response_must_not_include": st.one_of(st.none(), st.lists(st.sampled_from(FACT_POOL), max_size=2)),
-    "agent_response": responses,
-    "expected_behavior": st.sampled_from([None, "", "Escalate to a human agent.", "do not ESCALATE", "hand-off",
-                                          "Answer from the knowledge base.", "talk to a human support person"]),
-    "status": st.sampled_from([None, "passed", "failed", "error", "pending"]),
-    "error": texts,
-    "failure_category": st.sampled_from([None, "", "Tool Usage", "tools", "security", "vibes", "timeout"]),
-    "target_failure": st.sampled_from([None, "knowledge", "safety", "tool-use"]),
-})
+
+
+@st.composite
+def called_names(draw, expected: list[str]) -> list[str]:
+    """Mostly near the expected tools (same, shuffled, one left out, one added), sometimes anything."""
+    how = draw(st.sampled_from(["same", "shuffled", "fewer", "more", "more", "any"]))
+    if how == "any" or not expected and how != "more":
+        return draw(tool_lists)
+    names = list(expected)
+    if how == "shuffled":
+        names = draw(st.permutations(names))
+    elif how == "fewer":
+        del names[draw(st.integers(0, len(names) - 1))]
+    elif how == "more":
+        names.insert(draw(st.integers(0, len(names))), draw(tool_names))
+    return names
+
+
+@st.composite
+def results(draw) -> dict[str, Any]:
+    expected = draw(tool_lists)
+    calls = [
+        draw(st.fixed_dictionaries({"name": st.one_of(st.just(name), st.sampled_from([None, 7]))}, optional={
+            "order": st.one_of(st.none(), st.integers(0, 3), st.just(position)), "error": texts,
+            "duration_ms": st.floats(0, 10)}))
+        for position, name in enumerate(draw(called_names(expected)))
+    ]
+    return draw(st.fixed_dictionaries({}, optional={
+        "scenario_id": st.just("sc-1"),
+        "expected_tools": st.one_of(st.none(), st.just(expected)),
+        "tools_called": st.one_of(st.none(), st.just(calls)),
+        "tool_match": st.sampled_from([None, "strict", "unordered", "subset", "superset"]),
+        "forbidden_tools": st.one_of(st.none(), st.lists(tool_names, max_size=3)),
+        "response_must_include": st.one_of(st.none(), st.lists(st.sampled_from(FACT_POOL), max_size=3)),
+        "response_must_not_include": st.one_of(st.none(), st.lists(st.sampled_from(FACT_POOL), max_size=2)),
+        "agent_response": responses,
+        "expected_behavior": st.sampled_from([None, "", "Escalate to a human agent.", "do not ESCALATE", "hand-off",
+                                              "Answer from the knowledge base.", "talk to a human support person"]),
+        "status": st.sampled_from([None, None, "passed", "failed", "error", "pending"]),
+        "error": texts,
+        "failure_category": st.sampled_from([None, "", "Tool Usage", "tools", "security", "vibes", "timeout"]),
+        "target_failure": st.sampled_from([None, "knowledge", "safety", "tool-use"]),
+    }))
 
 
 def _as(shape: str, result: dict[str, Any]) -> Any:
@@ -614,7 +639,7 @@ def _facts_tuple(facts: CaseFacts | RefFacts) -> tuple[Any, ...]:
 
 
 @settings(max_examples=1500, deadline=None)
-@given(result=results, shape=st.sampled_from(["dict", "dict", "dict", "mapping", "object", "tuple_calls"]),
+@given(result=results(), shape=st.sampled_from(["dict", "dict", "dict", "mapping", "object", "tuple_calls"]),
        policy=st.sampled_from([DEFAULT_POLICY, OVERRIDES]))
 def test_classify_matches_the_reference_implementation(result, shape, policy) -> None:
     result = _as(shape, result)
@@ -638,7 +663,7 @@ def test_reference_equivalence_on_the_benchmark_batches() -> None:
     for k, result in enumerate(batch[:150]):  # the slow paths: reordered, missing, extra, failing facts
         calls = result["tools_called"]
         result["tools_called"] = [calls[::-1], calls[1:], [*calls, dict(calls[0], name="export_data")]][k % 3]
-        result["response_must_include"] = ["policy", "30 days"] if k % 2 else ["within  14\\ndays"]
+        result["response_must_include"] = ["policy", "30 days"] if k % 2 else ["within  14\ndays"]
         result["status"] = [None, "failed", "passed", "error", None][k % 5]
     for result in batch:
         assert classify(result) == ref_classify(result)

@@ -157,7 +157,7 @@ def _needs_sort(orders: list[Any]) -> bool:
             return False
     for order in orders[1:]:
         if order < previous:
-            return True
+            return False
         previous = order
     return False
 
