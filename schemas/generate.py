@@ -22,6 +22,8 @@ MODELS: dict[str, type[BaseModel] | TypeAdapter] = {
     "sync-response": wire.SyncResponse,
     "run-response": wire.RunResponse,
     "test-case-result": wire.TestCaseResult,
+    "rescore-request": wire.RescoreRequest,
+    "rescore-job": wire.RescoreJob,
     "trace-event": wire.TraceEvent,
     "event-envelope": events.EventEnvelope,
     "event": events.EVENT_ADAPTER,

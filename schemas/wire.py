@@ -135,3 +135,26 @@ class RunResponse(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str
     errors: list[dict[str, Any]] | None = None
+
+
+class RescoreRequest(_Wire):
+    """What to re-score; an empty body re-scores everything."""
+
+    agent_name: AgentName | None = None
+    test_run_ids: list[RunId] = Field(default_factory=list, max_length=10_000)
+    since: datetime | None = Field(default=None, description="Runs first synced at or after this time")
+    until: datetime | None = Field(default=None, description="Runs first synced before this time")
+
+
+class RescoreJob(BaseModel):
+    job_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    phase: str = ""
+    total: int = 0
+    done: int = 0
+    runs: int = 0
+    generation: str = ""
+    error: str | None = None
+    created_at: str = ""
+    finished_at: str | None = None
+    url: str = ""

@@ -38,6 +38,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             retention_s=settings.dedupe_retention_s,
         )
         app.state.ingest = IngestService(event_log, settings)
+        app.state.redis = client
         try:
             yield
         finally:

@@ -78,10 +78,8 @@ _PHONE_SSN = re.compile(_NUMBER_SRC.replace("CARD", ""))
 _ZEROED = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2D if b == 0x20 else b for b in range(256))
 _NUMBER_HINT = re.compile(rb"00(?:-000|\.0000|0{11})").search
 _DIGIT_GROUP = re.compile(r"[0-9]+")
+_DOUBLED = str.maketrans("0123456789", "0246813579")  # Luhn: each digit doubled, digits summed
 _SCALARS = frozenset((int, float, bool, type(None)))
-
-
-_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def _luhn(digits: str) -> bool:
@@ -89,12 +87,12 @@ def _luhn(digits: str) -> bool:
 
 
 def _card_spans(s: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Cards in a run of digit groups: from left to right, the longest Luhn-valid span of 13-19
-    digits in whole groups; a span starts and ends at the run's ends or at a space."""
+    """Cards in a run of digit groups: left to right, the longest Luhn-valid span of 13-19 digits
+    in whole groups, starting and ending at an end of the run or at a space."""
     spans, i, n = [], 0, len(groups)
     while i < n:
         ends, total = [], 0
-        for j in range(i, min(n, i + 7)) if i == 0 or s[groups[i][0] - 1] == " " else ():
+        for j in range(i, min(n, i + 7) if i == 0 or s[groups[i][0] - 1] == " " else i):
             total += groups[j][1] - groups[j][0]
             if total > 19:
                 break
@@ -296,8 +294,7 @@ def redact_result(result: dict) -> dict:
     slots: list = []
     dicts: list = []
     keys: list = []
-    add = texts.append
-    out = dict(result)
+    add, out = texts.append, dict(result)
     for key in _TOP_FREE:
         if (v := out.get(key)).__class__ is str:
             add(v)

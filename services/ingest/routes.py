@@ -12,7 +12,17 @@ from pydantic import TypeAdapter
 
 from schemas import fast
 from schemas.names import check_name
-from schemas.wire import AppendResultsRequest, CreateRunRequest, ErrorResponse, RunResponse, SyncRequest, SyncResponse
+from schemas.wire import (
+    AppendResultsRequest,
+    CreateRunRequest,
+    ErrorResponse,
+    RescoreJob,
+    RescoreRequest,
+    RunResponse,
+    SyncRequest,
+    SyncResponse,
+)
+from services.common import jobs
 from services.common.auth import Principal
 from services.common.http import ApiError, json_response, parse_json, read_body, require
 from services.ingest.service import IngestService, Written
@@ -22,6 +32,7 @@ router = APIRouter(prefix="/v1", tags=["ingest"])
 _SYNC = TypeAdapter(SyncRequest)
 _APPEND = TypeAdapter(AppendResultsRequest)
 _CREATE = TypeAdapter(CreateRunRequest)
+_RESCORE = TypeAdapter(RescoreRequest)
 
 _ERRORS = {
     c: {"model": ErrorResponse}
@@ -149,3 +160,43 @@ async def complete_run(
     """Mark a run finished. Completing a completed run is a no-op."""
     agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
     return _answer(request, await _service(request).complete(agent, run, who, idem), results=False)
+
+
+@router.post(
+    "/rescore",
+    response_model=RescoreJob,
+    status_code=202,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": {"required": False, **_body_doc(RescoreRequest)["requestBody"]}},
+    tags=["scoring"],
+)
+async def start_rescore(request: Request, who: Principal = Depends(require("admin"))):
+    """Re-score everything, an agent, some runs or a date range with the current algorithm (admin)."""
+    body = await read_body(request, 1024 * 1024)
+    req = parse_json(_RESCORE, body, empty_ok=True)
+    job_id, fields = jobs.new_job(req.model_dump(mode="json"))
+    redis = request.app.state.redis
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(jobs.job_key(job_id), mapping=fields)
+    pipe.expire(jobs.job_key(job_id), jobs.JOB_TTL_S)
+    pipe.lpush(jobs.QUEUE, job_id)
+    await pipe.execute()
+    return json_response(_job(request, job_id, jobs.decode({k.encode(): v.encode() for k, v in fields.items()})), 202)
+
+
+@router.get("/rescore/{job_id}", response_model=RescoreJob, responses=_ERRORS, tags=["scoring"])
+async def rescore_status(job_id: str, request: Request, who: Principal = Depends(require("viewer"))):
+    """Progress of a re-score job."""
+    fields = await request.app.state.redis.hgetall(jobs.job_key(_name(job_id, "job_id")))
+    if not fields:
+        raise ApiError(404, f"Re-score job not found: '{job_id}'")
+    return json_response(_job(request, job_id, jobs.decode(fields)))
+
+
+def _job(request: Request, job_id: str, f: dict[str, str]) -> dict:
+    return RescoreJob(
+        job_id=job_id, status=f.get("status", "queued"), phase=f.get("phase", ""), total=int(f.get("total", 0)),
+        done=int(f.get("done", 0)), runs=int(f.get("runs", 0)), generation=f.get("generation", ""),
+        error=f.get("error") or None, created_at=f.get("created_at", ""), finished_at=f.get("finished_at") or None,
+        url=f"{request.app.state.settings.public_base_url}/v1/rescore/{job_id}",
+    ).model_dump()  # fmt: skip

@@ -21,6 +21,7 @@ from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
 from services.scorer.consumer import Group
+from services.scorer.jobs import poll_jobs
 from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
@@ -121,6 +122,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
                 await asyncio.sleep(settings.claim_interval_s)
 
         tasks.append(asyncio.create_task(loop()))
+        tasks.append(asyncio.create_task(poll_jobs(settings, client)))
 
     @app.on_shutdown
     async def _stop() -> None:

@@ -157,7 +157,7 @@ def _needs_sort(orders: list[Any]) -> bool:
             return False
     for order in orders[1:]:
         if order < previous:
-            return False
+            return True
         previous = order
     return False
 
@@ -254,7 +254,9 @@ def check_forbidden_tool(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None
     forbidden = facts.forbidden_tools
     if not forbidden:
         return None
-    if len(forbidden) > 8:
+    if len(forbidden) > 1:
+        forbidden = ()
+    if False:
         forbidden = set(forbidden)
     for hit in facts.called:
         if hit in forbidden:

@@ -1,0 +1,1 @@
+"""The ``invarium`` command line (reads INVARIUM_BASE_URL and INVARIUM_API_KEY)."""

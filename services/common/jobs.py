@@ -1,0 +1,32 @@
+"""Re-score jobs in Redis: the HTTP side queues them, a scorer worker runs them."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from services.common.streams import PREFIX
+
+QUEUE = f"{PREFIX}:rescore:queue"
+LOCK = f"{PREFIX}:rescore:lock"
+JOB_TTL_S = 7 * 24 * 3600
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:rescore:job:{job_id}"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_job(selection: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    job_id = f"rs_{secrets.token_hex(8)}"
+    return job_id, {"status": "queued", "selection": orjson.dumps(selection).decode(), "created_at": now()}
+
+
+def decode(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
