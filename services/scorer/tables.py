@@ -44,6 +44,8 @@ RUN_STATS_SCHEMA = pa.schema(
 
 SCHEMAS = {"results": RESULTS_SCHEMA, "run_events": RUN_EVENTS_SCHEMA, "run_stats": RUN_STATS_SCHEMA}
 DEFAULT_GENERATION = "g000001"
+# Files a compaction replaced stay this long, so a reader still on an older snapshot can finish.
+VACUUM_RETENTION_H = 1
 
 _STATS_SQL = """
 SELECT w.agent, w.run, count(r.result_id) AS total,
@@ -63,7 +65,7 @@ SELECT w.agent, w.run, count(r.result_id) AS total,
   coalesce(sum(r.duration_ms), 0) AS duration_ms, coalesce(sum(r.input_tokens), 0) AS input_tokens,
   coalesce(sum(r.output_tokens), 0) AS output_tokens, min(r.synced_at) AS first_synced_at,
   max(r.synced_at) AS last_synced_at, max(r.algorithm_version) AS algorithm_version
-FROM wanted w LEFT JOIN {source} r ON r.agent = w.agent AND r.run = w.run
+FROM wanted w LEFT JOIN (SELECT * FROM {source} WHERE {prune}) r ON r.agent = w.agent AND r.run = w.run
 GROUP BY w.agent, w.run
 """
 
@@ -170,7 +172,10 @@ class Tables:
             source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
             if not files:
                 con.register("empty_results", RESULTS_SCHEMA.empty_table())
-            stats = con.sql(_STATS_SQL.replace("{source}", source), params={"files": files} if files else None).to_arrow_table()
+            # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
+            prune = f"agent IN ({', '.join(sorted({_sql(a) for a, _ in runs}))}) AND run IN ({', '.join(sorted({_sql(r) for _, r in runs}))})"
+            sql = _STATS_SQL.replace("{source}", source).replace("{prune}", prune)
+            stats = con.sql(sql, params={"files": files} if files else None).to_arrow_table()
         finally:
             con.close()
         sums = (np.nan_to_num(stats[c].to_numpy(zero_copy_only=False).astype(float))
@@ -185,20 +190,22 @@ class Tables:
         """Merge small files (bounded file count under a trickle of syncs) and drop stale stats rows."""
         gen = gen or self.current()
         done: dict[str, int] = {}
-        for path in (gen.path("results"), gen.path("run_events"), self.archive_path):
+        for path, order in ((gen.path("results"), ["agent", "run"]), (gen.path("run_events"), None),
+                            (self.archive_path, None)):  # fmt: skip
             dt = _load(path)
             if dt is not None:
-                metrics = dt.optimize.compact()
+                # results: Z-ordered by (agent, run) so a run's rows sit in few row groups
+                metrics = dt.optimize.z_order(order) if order else dt.optimize.compact()
                 done[path.name] = int(metrics.get("numFilesRemoved", 0))
                 dt.create_checkpoint()
-                dt.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+                dt.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
         stats = gen.table("run_stats")
         if stats is not None and len(stats.file_uris()) > 1:
             latest = latest_stats(stats.file_uris())
             write_deltalake(str(gen.path("run_stats")), latest, mode="overwrite")
             stats = gen.table("run_stats")
             stats.create_checkpoint()
-            stats.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+            stats.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
         return done
 
 

@@ -76,6 +76,17 @@ class Scorer:
                 await lock.release()
 
 
+async def _raw_batch(message: dict, original_parser):
+    """Skip FastStream's batch body: it JSON-parses every entry and re-serialises the list
+    (~0.4 ms per entry here), and the handler reads ``raw_message`` anyway."""
+    data = message["data"]
+    message["data"] = []
+    try:
+        return await original_parser(message)
+    finally:
+        message["data"] = data
+
+
 def _handler(scorer: Scorer, partition: int):
     async def handle(msg: RedisStreamMessage) -> None:
         """Raw entries straight from XREADGROUP: the projection decodes them once, itself."""
@@ -102,7 +113,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
         sub = StreamSub(streams.stream_key(partition), group=settings.scorer_group, consumer=name, batch=True,
                         max_records=settings.batch_size, polling_interval=settings.poll_ms)  # fmt: skip
 
-        broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL)(_handler(scorer, partition))
+        broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL, parser=_raw_batch)(_handler(scorer, partition))
 
     app = FastStream(broker)
     tasks: list[asyncio.Task] = []

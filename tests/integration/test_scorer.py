@@ -144,3 +144,17 @@ async def test_trim_keeps_memory_bounded_but_never_drops_what_is_not_archived(sc
     archive = DeltaTable(str(scorer.tables.archive_path))
     archived_ids = archive.to_pyarrow_table(columns=["stream_id"])["stream_id"].to_pylist()
     assert set(ids[:30]) <= set(archived_ids)
+
+
+async def test_compaction_bounds_the_file_count_under_a_trickle_of_small_syncs(scorer_factory, rclient):
+    scorer = await scorer_factory()
+    for k in range(12):  # twelve tiny syncs, one commit each
+        log_results(rclient, 2, run=f"r{k % 3}", start=k * 2)
+        await scorer.process(await read_group(scorer, "w1", 100))
+    gen = scorer.tables.current()
+    assert len(gen.files("results")) == 12 and len(gen.files("run_stats")) == 12
+    scorer.tables.compact()
+    assert len(gen.files("results")) == 1 and len(gen.files("run_stats")) == 1
+    assert rows(scorer.tables) == [(24, 24)]
+    stats = {r["run"]: r["total"] for r in latest_stats(gen.files("run_stats")).to_pylist()}
+    assert stats == {"r0": 8, "r1": 8, "r2": 8}  # incremental syncs summed right

@@ -638,7 +638,7 @@ def _facts_tuple(facts: CaseFacts | RefFacts) -> tuple[Any, ...]:
     return tuple(getattr(facts, name) for name in RefFacts.__dataclass_fields__)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=700, deadline=None)
 @given(result=results(), shape=st.sampled_from(["dict", "dict", "dict", "mapping", "object", "tuple_calls"]),
        policy=st.sampled_from([DEFAULT_POLICY, OVERRIDES]))
 def test_classify_matches_the_reference_implementation(result, shape, policy) -> None:

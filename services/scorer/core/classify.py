@@ -254,9 +254,7 @@ def check_forbidden_tool(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None
     forbidden = facts.forbidden_tools
     if not forbidden:
         return None
-    if len(forbidden) > 1:
-        forbidden = ()
-    if False:
+    if len(forbidden) > 8:
         forbidden = set(forbidden)
     for hit in facts.called:
         if hit in forbidden:

@@ -28,29 +28,20 @@ from services.scorer.core.scoring import (
 )
 
 _STR_LIST = pa.list_(pa.string())
-TOOL_CALL = pa.struct(
-    [("name", pa.string()), ("arguments", pa.string()), ("result", pa.string()), ("duration_ms", pa.float64()),
-     ("error", pa.string())]
-)  # fmt: skip
-LLM_CALL = pa.struct(
-    [("provider", pa.string()), ("model", pa.string()), ("input_tokens", pa.int64()), ("output_tokens", pa.int64()),
-     ("latency_ms", pa.float64()), ("tools_offered", _STR_LIST), ("tools_chosen", _STR_LIST),
-     ("cost_usd", pa.float64()), ("cost_known", pa.bool_())]
-)  # fmt: skip
-TRACE_EVENT = pa.struct(
-    [("at", pa.timestamp("us", tz="UTC")), ("kind", pa.string()), ("name", pa.string()),
-     ("duration_ms", pa.float64()), ("data", pa.string())]
-)  # fmt: skip
+_TIME = pa.timestamp("us", tz="UTC")
 
+# Tool calls, LLM calls and the trace are kept as the JSON text they were logged with (a
+# cheap write, and exactly what was sent); docs/analytics.md shows the DuckDB views that
+# unnest them. The columns the scorer derives from them are typed.
 RESULTS_SCHEMA = pa.schema(
     [
         ("agent", pa.string()), ("run", pa.string()), ("result_id", pa.string()), ("stream_id", pa.string()),
-        ("partition", pa.int32()), ("event_id", pa.string()), ("synced_at", pa.timestamp("us", tz="UTC")),
-        ("source", pa.string()), ("scenario_id", pa.string()), ("description", pa.string()),
-        ("complexity", pa.string()), ("target_failure", pa.string()), ("user_message", pa.string()),
-        ("expected_behavior", pa.string()), ("agent_response", pa.string()), ("expected_tools", _STR_LIST),
-        ("tool_match", pa.string()), ("forbidden_tools", _STR_LIST), ("tools_called", pa.list_(TOOL_CALL)),
-        ("tool_sequence", _STR_LIST), ("llm_calls", pa.list_(LLM_CALL)), ("trace", pa.list_(TRACE_EVENT)),
+        ("partition", pa.int32()), ("event_id", pa.string()), ("synced_at", _TIME), ("source", pa.string()),
+        ("scenario_id", pa.string()), ("description", pa.string()), ("complexity", pa.string()),
+        ("target_failure", pa.string()), ("user_message", pa.string()), ("expected_behavior", pa.string()),
+        ("agent_response", pa.string()), ("expected_tools", _STR_LIST), ("tool_match", pa.string()),
+        ("forbidden_tools", _STR_LIST), ("tool_sequence", _STR_LIST), ("tools_called_json", pa.string()),
+        ("llm_calls_json", pa.string()), ("llm_costs", pa.list_(pa.float64())), ("trace_json", pa.string()),
         ("duration_ms", pa.float64()), ("client_status", pa.string()), ("client_error", pa.string()),
         ("status", pa.string()), ("failure_category", pa.string()), ("failure_subtype", pa.string()),
         ("severity", pa.string()), ("reason", pa.string()), ("missing_steps", _STR_LIST),
@@ -110,21 +101,31 @@ def _time(value: str | None) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _json(value) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+def _json(value) -> str:
+    return orjson.dumps(value).decode()
 
 
 class _Columns:
     def __init__(self, schema: pa.Schema) -> None:
         self.schema = schema
         self.cols: dict[str, list] = {name: [] for name in schema.names}
+        self._items = list(self.cols.items())
 
-    def add(self, **row) -> None:
-        for name, values in self.cols.items():
-            values.append(row.get(name))
+    def add(self, row: dict) -> None:
+        get = row.get
+        for name, values in self._items:
+            values.append(get(name))
 
     def table(self) -> pa.Table:
         return pa.table({n: pa.array(v, type=self.schema.field(n).type) for n, v in self.cols.items()}, schema=self.schema)
+
+
+def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
+    """Row tuples (in schema order) to a table: one C-level transpose, then one array per column."""
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows))
+    return pa.table([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema)
 
 
 def project(
@@ -137,7 +138,8 @@ def project(
     """Fold a batch of entries into projection rows. Entries that cannot be read are returned
     in ``failures`` (with the reason) instead of raising, so one poison event never blocks
     the rest of its batch. Results of runs in ``skip_runs`` (deleted) are dropped."""
-    results, run_events, archive = _Columns(RESULTS_SCHEMA), _Columns(RUN_EVENTS_SCHEMA), _Columns(ARCHIVE_SCHEMA)
+    results: list[tuple] = []
+    run_events, archive = _Columns(RUN_EVENTS_SCHEMA), _Columns(ARCHIVE_SCHEMA)
     failures: list[tuple[Entry, str]] = []
     statuses, severities, complexities = [], [], []
     for entry in entries:
@@ -147,28 +149,29 @@ def project(
             if event.get("schema_version", 1) != 1:
                 raise ValueError(f"unsupported schema_version {event.get('schema_version')!r}")
             payload = event["payload"]
-            rows: list[tuple[dict, object, int]] = []
+            rows: list[tuple[tuple, object, int]] = []
             if kind == "ResultsSynced":
                 if (agent, run) not in skip_runs:
                     for result in payload["results"]:
                         row, verdict = _result_row(result, entry, event, at, payload["source"], prices, policy)
                         rows.append((row, verdict, COMPLEXITY_CODES.get(result.get("complexity") or "", 0)))
             elif kind in ("RunCreated", "RunCompleted", "RunDeleted"):
-                run_events.add(agent=agent, run=run, type=kind, stream_id=entry.stream_id, partition=entry.partition,
-                               at=at, source=payload.get("source"), mode=payload.get("mode"))  # fmt: skip
+                run_events.add({"agent": agent, "run": run, "type": kind, "stream_id": entry.stream_id,
+                                "partition": entry.partition, "at": at, "source": payload.get("source"),
+                                "mode": payload.get("mode")})  # fmt: skip
             else:
                 raise ValueError(f"unknown event type {kind!r}")
         except Exception as exc:  # noqa: BLE001 - a poison entry is reported, not raised
             failures.append((entry, f"{type(exc).__name__}: {exc}"))
             continue
         for row, verdict, complexity in rows:  # all of an event's rows, or none of them
-            results.add(**row)
+            results.append(row)
             statuses.append(STATUS_CODES[verdict.status])
             severities.append(SEVERITY_CODES.get(verdict.severity or "", 0))
             complexities.append(complexity)
-        archive.add(partition=entry.partition, stream_id=entry.stream_id, type=kind, agent=agent, run=run,
-                    at=at, data=entry.data)  # fmt: skip
-    table = results.table()
+        archive.add({"partition": entry.partition, "stream_id": entry.stream_id, "type": kind, "agent": agent,
+                     "run": run, "at": at, "data": entry.data})  # fmt: skip
+    table = _rows_table(results, RESULTS_SCHEMA)
     if table.num_rows:
         scored, cost, weight, passed = result_terms(np.array(statuses), np.array(severities), np.array(complexities))
         for name, values in (("score_scored", scored), ("score_cost", cost), ("score_weight", weight),
@@ -177,45 +180,35 @@ def project(
     return Projection(table, run_events.table(), archive.table(), failures)
 
 
-def _result_row(result: dict, entry: Entry, event: dict, at, source, prices, policy) -> tuple[dict, object]:
+def _result_row(result: dict, entry: Entry, event: dict, at, source, prices, policy) -> tuple[tuple, object]:
     verdict = classify(result, policy)
     calls = result.get("tools_called") or []
     if calls and all(c.get("order") is not None for c in calls):
         calls = sorted(calls, key=lambda c: c["order"])
-    llm_rows, total_cost, cost_known, any_known, tokens_in, tokens_out = [], 0.0, True, False, 0, 0
-    for call in result.get("llm_calls") or []:
-        cost, known = prices.estimate_cost(call.get("model"), call.get("input_tokens") or 0, call.get("output_tokens") or 0)
+    llm_calls = result.get("llm_calls") or []
+    costs, total_cost, cost_known, any_known, tokens_in, tokens_out = [], 0.0, True, False, 0, 0
+    for call in llm_calls:
+        n_in, n_out = call.get("input_tokens") or 0, call.get("output_tokens") or 0
+        cost, known = prices.estimate_cost(call.get("model"), n_in, n_out)
+        costs.append(cost)
         cost_known, any_known = cost_known and known, any_known or known
         total_cost += cost or 0.0
-        tokens_in += call.get("input_tokens") or 0
-        tokens_out += call.get("output_tokens") or 0
-        llm_rows.append({**{k: call.get(k) for k in ("provider", "model", "input_tokens", "output_tokens", "latency_ms",
-                                                     "tools_offered", "tools_chosen")},
-                         "cost_usd": cost, "cost_known": known})  # fmt: skip
-    row = dict(
-        agent=event["agent"], run=event["run"], result_id=result["result_id"], stream_id=entry.stream_id,
-        partition=entry.partition, event_id=event["event_id"], synced_at=at, source=source,
-        scenario_id=result["scenario_id"], description=result.get("description") or "",
-        complexity=result.get("complexity"), target_failure=result.get("target_failure"),
-        user_message=result["user_message"], expected_behavior=result.get("expected_behavior"),
-        agent_response=result.get("agent_response"), expected_tools=result.get("expected_tools") or [],
-        tool_match=result.get("tool_match") or "strict", forbidden_tools=result.get("forbidden_tools") or [],
-        tools_called=[{"name": c.get("name"), "arguments": _json(c.get("arguments")), "result": _json(c.get("result")),
-                       "duration_ms": c.get("duration_ms"), "error": c.get("error")} for c in calls],
-        tool_sequence=[c.get("name") for c in calls], llm_calls=llm_rows,
-        trace=[{"at": _time(t.get("at")), "kind": t.get("kind"), "name": t.get("name"),
-                "duration_ms": t.get("duration_ms"), "data": _json(t.get("data"))}
-               for t in _in_time_order(result.get("trace") or [])],
-        duration_ms=result.get("duration_ms"), client_status=result.get("status"), client_error=result.get("error"),
-        status=verdict.status, failure_category=verdict.category, failure_subtype=verdict.subtype,
-        severity=verdict.severity, reason=verdict.reason or None, missing_steps=list(verdict.missing),
-        extra_steps=list(verdict.extra), reordered_steps=list(verdict.reordered), input_tokens=tokens_in,
-        output_tokens=tokens_out, cost_usd=total_cost if any_known or not llm_rows else None, cost_known=cost_known,
-        algorithm_version=ALGORITHM_VERSION,
-    )  # fmt: skip
+        tokens_in += n_in
+        tokens_out += n_out
+    trace = result.get("trace")
+    get = result.get
+    row = (
+        event["agent"], event["run"], result["result_id"], entry.stream_id, entry.partition, event["event_id"], at,
+        source, result["scenario_id"], get("description") or "", get("complexity"), get("target_failure"),
+        result["user_message"], get("expected_behavior"), get("agent_response"), get("expected_tools") or [],
+        get("tool_match") or "strict", get("forbidden_tools") or [], [c.get("name") for c in calls], _json(calls),
+        _json(llm_calls), costs, _json(trace) if trace else "[]", get("duration_ms"), get("status"), get("error"),
+        verdict.status, verdict.category, verdict.subtype, verdict.severity, verdict.reason or None,
+        list(verdict.missing), list(verdict.extra), list(verdict.reordered), tokens_in, tokens_out,
+        total_cost if any_known or not llm_calls else None, cost_known,
+        None, None, None, None,  # score terms: filled in vectorised for the whole batch
+        ALGORITHM_VERSION,
+    )  # in RESULTS_SCHEMA order
     return row, verdict
 
 
-def _in_time_order(trace: list[dict]) -> list[dict]:
-    """The timeline sorted by time (stable for equal times); entries without a time keep their place last."""
-    return sorted(trace, key=lambda t: (_time(t.get("at")) or datetime.max.replace(tzinfo=UTC)))

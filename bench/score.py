@@ -1,0 +1,257 @@
+"""Scorer benchmarks: throughput vs raw, re-score rate, freshness, worker memory.
+
+    make bench-score            # or: .venv/bin/python -m bench.score [--only throughput,rescore,freshness,rss]
+
+* throughput: the real worker process (FastStream, project, Delta commit, XACK) drains a
+  stream of N result events; in the same run a raw consumer does XREADGROUP + orjson decode
+  + XACK of the same events. Both rates and their ratio are printed (target >= 0.50).
+* rescore: a re-score of R results from the archive (target >= 30,000 results/s).
+* freshness: the ingest service takes 5,000 results/s for D seconds while a worker scores
+  them; the time from a sync's answer to the run showing up in the run stats a reader sees,
+  p50 and p99 (target p99 <= 1 s).
+* rss: the worker's peak RSS after draining 100k and 1M events (must not grow with length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import pyarrow as pa
+import redis
+from deltalake import write_deltalake
+
+from bench._common import peak_rss_mib, start_redis, start_service, workdir
+from services.common import streams
+from services.ingest.core import envelope
+from services.scorer.replay import Rescorer
+from services.scorer.tables import Tables, latest_stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.factories import make_batch  # noqa: E402
+
+KEY = "bench-score-key-0123456789"
+STREAM = streams.stream_key(0)
+
+
+def events(n: int, *, runs: int = 100, start: int = 0) -> list[bytes]:
+    """n ResultsSynced events over ``runs`` runs, from 2,000 distinct realistic results."""
+    pool = make_batch(2000, seed=7)
+    out = []
+    for i in range(start, start + n):
+        r = dict(pool[i % len(pool)], result_id=f"case-{i:08d}")
+        out.append(envelope("ResultsSynced", event_id=f"b.{i}", agent=f"agent-{i % 7}", run=f"run-{i % runs}",
+                            at="2026-11-21T10:00:00.000Z", payload={"sync_id": "b", "source": "ci", "results": [r]}))  # fmt: skip
+    return out
+
+
+def fill(client: redis.Redis, n: int, chunk: int = 20_000) -> None:
+    for start in range(0, n, chunk):
+        pipe = client.pipeline(transaction=False)
+        for data in events(min(chunk, n - start), start=start):
+            pipe.xadd(STREAM, {"__data__": data})
+        pipe.execute()
+
+
+def scorer_env(rurl: str, wd: Path, **extra: str) -> dict[str, str]:
+    return {"REDIS_URL": rurl, "INVARIUM_API_KEYS": f"{KEY}:admin", "INVARIUM_DATA_DIR": str(wd),
+            "INVARIUM_COMPACT_EVERY": "1000000"} | extra  # fmt: skip
+
+
+def drain_with_worker(rurl: str, wd: Path, n: int) -> tuple[float, float]:
+    """Start a worker on a filled stream; seconds from its first read to lag 0 and nothing pending; peak RSS."""
+    client = redis.Redis.from_url(rurl)
+    log = (wd / "scorer.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | scorer_env(rurl, wd),
+                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    t0 = None
+    try:
+        while True:
+            groups = {g["name"]: g for g in client.xinfo_groups(STREAM)}
+            g = groups.get(b"scorer")
+            if g and t0 is None and g["entries-read"]:
+                t0 = time.perf_counter()
+            if g and g["lag"] == 0 and g["pending"] == 0 and (g["entries-read"] or 0) >= n:
+                return time.perf_counter() - (t0 or time.perf_counter()), peak_rss_mib(proc.pid)
+            if proc.poll() is not None:
+                sys.exit(f"scorer exited: {(wd / 'scorer.log').read_text()[-2000:]}")
+            time.sleep(0.02)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def raw_consume(client: redis.Redis, n: int, count: int = 2000) -> float:
+    client.xgroup_create(STREAM, "raw", id="0")
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        got = client.xreadgroup("raw", "r1", {STREAM: ">"}, count=count)
+        ids = []
+        for _, msgs in got:
+            for sid, fields in msgs:
+                orjson.loads(fields[b"__data__"])
+                ids.append(sid)
+        client.xack(STREAM, "raw", *ids)
+        done += len(ids)
+    return time.perf_counter() - t0
+
+
+def bench_throughput(n: int) -> None:
+    wd = workdir()
+    rproc, rurl = start_redis(wd)
+    try:
+        client = redis.Redis.from_url(rurl)
+        fill(client, n)
+        raw = raw_consume(client, n)
+        worker, rss = drain_with_worker(rurl, wd, n)
+        print(f"scorer throughput: {n:,} result events (~{len(events(1)[0]) / 1000:.1f} KB each)")
+        print(f"  worker (FastStream, classify, Delta commit, XACK): {n / worker:>9,.0f} results/s ({worker:.1f}s)")
+        print(f"  raw XREADGROUP + orjson decode + XACK:              {n / raw:>9,.0f} results/s ({raw:.1f}s)")
+        print(f"  ratio worker/raw:                                   {raw / worker:>9.2f}   (target >= 0.50)")
+        print(f"  worker peak RSS:                                    {rss:>9.1f} MiB")
+    finally:
+        rproc.terminate()
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def bench_rss(sizes: list[int]) -> None:
+    for n in sizes:
+        wd = workdir()
+        rproc, rurl = start_redis(wd)
+        try:
+            fill(redis.Redis.from_url(rurl), n)
+            seconds, rss = drain_with_worker(rurl, wd, n)
+            print(f"worker peak RSS after draining {n:>9,} events: {rss:7.1f} MiB ({n / seconds:,.0f} results/s)")
+        finally:
+            rproc.terminate()
+            shutil.rmtree(wd, ignore_errors=True)
+
+
+def bench_rescore(n: int, workers: int) -> None:
+    wd = workdir()
+    rproc, rurl = start_redis(wd)
+    try:
+        tables = Tables(wd)
+        chunk = 50_000
+        t0 = time.perf_counter()
+        for start in range(0, n, chunk):  # an archive as the live worker writes it
+            data = events(min(chunk, n - start), start=start, runs=1000)
+            write_deltalake(str(tables.archive_path), pa.table({
+                "partition": pa.array([0] * len(data), pa.int32()),
+                "stream_id": [f"{1_700_000_000_000 + start + i}-0" for i in range(len(data))],
+                "type": ["ResultsSynced"] * len(data), "agent": [f"agent-{(start + i) % 7}" for i in range(len(data))],
+                "run": [f"run-{(start + i) % 1000}" for i in range(len(data))],
+                "at": pa.array([1_763_719_200_000_000] * len(data), pa.timestamp("us", tz="UTC")),
+                "data": pa.array(data, pa.binary())}), mode="append")  # fmt: skip
+        built = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        progress = Rescorer(tables, redis.Redis.from_url(rurl), 1, workers=workers).run()
+        seconds = time.perf_counter() - t0
+        stats = latest_stats(tables.current().files("run_stats"))
+        print(f"re-score of {n:,} archived results with {workers} processes: {n / seconds:,.0f} results/s "
+              f"({seconds:.1f}s; archive built in {built:.0f}s; {stats.num_rows:,} runs; phase {progress.phase})")
+        print("  target >= 30,000 results/s")
+    finally:
+        rproc.terminate()
+        shutil.rmtree(wd, ignore_errors=True)
+
+
+def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
+    wd = workdir()
+    rproc, rurl = start_redis(wd)
+    env = scorer_env(rurl, wd, INVARIUM_MAX_BACKLOG="100000000")
+    ingest, url = start_service("services.ingest", env, wd / "ingest.log")
+    scorer = subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | env,
+                              stdout=(wd / "scorer.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
+    accepted: dict[str, float] = {}
+    visible: dict[str, float] = {}
+    stop = threading.Event()
+    tables = Tables(wd)
+
+    def watch() -> None:  # a reader: what the read side sees, polled
+        while not stop.is_set():
+            files = tables.current().files("run_stats")
+            if files:
+                now = time.perf_counter()
+                for run in latest_stats(files)["run"].to_pylist():
+                    visible.setdefault(run, now)
+            time.sleep(0.05)
+
+    async def load() -> None:
+        bodies = [orjson.dumps({"agent_name": "fresh", "test_run_id": None, "results": make_batch(per_sync, seed=s)})
+                  for s in range(8)]  # fmt: skip
+        interval = per_sync / rate
+        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": KEY, "Content-Type": "application/json"},
+                                     timeout=30) as http:  # fmt: skip
+            start = time.perf_counter()
+            tasks = []
+            k = 0
+            while time.perf_counter() - start < seconds:
+                target = start + k * interval
+                await asyncio.sleep(max(0.0, target - time.perf_counter()))
+                tasks.append(asyncio.create_task(send(http, bodies[k % len(bodies)])))
+                k += 1
+            await asyncio.gather(*tasks)
+
+    async def send(http: httpx.AsyncClient, body: bytes) -> None:
+        resp = await http.post("/v1/test-runs/sync", content=body)
+        resp.raise_for_status()
+        accepted[resp.json()["test_run_id"]] = time.perf_counter()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        asyncio.run(load())
+        deadline = time.perf_counter() + 30
+        while len(visible.keys() & accepted.keys()) < len(accepted) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        watcher.join()
+        for p in (scorer, ingest):
+            p.terminate()
+            p.wait(30)
+        rproc.terminate()
+    lags = sorted(visible[r] - t for r, t in accepted.items() if r in visible)
+    missing = len(accepted) - len(lags)
+    p = lambda q: lags[min(len(lags) - 1, int(q * len(lags)))] if lags else float("nan")  # noqa: E731
+    print(f"freshness: {rate:,} results/s for {seconds}s ({len(accepted):,} syncs of {per_sync}), "
+          f"sync accepted -> visible in run stats (reader polls every 50 ms)")
+    print(f"  p50 {p(0.50) * 1000:,.0f} ms   p99 {p(0.99) * 1000:,.0f} ms   max {lags[-1] * 1000 if lags else 0:,.0f} ms"
+          f"   never visible: {missing}   (target p99 <= 1,000 ms)")
+    shutil.rmtree(wd, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="throughput,rescore,freshness,rss")
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--rescore", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--rss-sizes", default="100000,1000000")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    if "throughput" in only:
+        bench_throughput(args.events)
+    if "rescore" in only:
+        bench_rescore(args.rescore, args.workers)
+    if "freshness" in only:
+        bench_freshness(args.rate, args.seconds, per_sync=100)
+    if "rss" in only:
+        bench_rss([int(x) for x in args.rss_sizes.split(",")])
+
+
+if __name__ == "__main__":
+    main()
