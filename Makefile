@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: up test bench bench-ingest schemas venv clean
+.PHONY: up test bench bench-ingest bench-score schemas venv clean
 
 venv: $(STAMP)
 
@@ -24,9 +24,13 @@ test: $(STAMP)  ## the whole test suite
 
 bench: $(STAMP)  ## all benchmarks; figures go to stdout
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.score
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
+
+bench-score: $(STAMP)
+	$(BIN)/python -m bench.score
 
 schemas: $(STAMP)  ## regenerate the committed JSON Schema files
 	$(BIN)/python -m schemas.generate

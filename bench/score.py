@@ -67,12 +67,13 @@ def scorer_env(rurl: str, wd: Path, **extra: str) -> dict[str, str]:
             "INVARIUM_COMPACT_EVERY": "1000000"} | extra  # fmt: skip
 
 
-def drain_with_worker(rurl: str, wd: Path, n: int) -> tuple[float, float]:
-    """Start a worker on a filled stream; seconds from its first read to lag 0 and nothing pending; peak RSS."""
+def drain_with_worker(rurl: str, wd: Path, n: int, workers: int = 1) -> tuple[float, float]:
+    """Start worker(s) on a filled stream; seconds from the first read to lag 0 and nothing pending; peak RSS."""
     client = redis.Redis.from_url(rurl)
     log = (wd / "scorer.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | scorer_env(rurl, wd),
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | scorer_env(rurl, wd),
+                              stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)]  # fmt: skip
+    proc = procs[0]
     t0 = None
     try:
         while True:
@@ -81,13 +82,15 @@ def drain_with_worker(rurl: str, wd: Path, n: int) -> tuple[float, float]:
             if g and t0 is None and g["entries-read"]:
                 t0 = time.perf_counter()
             if g and g["lag"] == 0 and g["pending"] == 0 and (g["entries-read"] or 0) >= n:
-                return time.perf_counter() - (t0 or time.perf_counter()), peak_rss_mib(proc.pid)
-            if proc.poll() is not None:
+                return time.perf_counter() - (t0 or time.perf_counter()), max(peak_rss_mib(p.pid) for p in procs)
+            if any(p.poll() is not None for p in procs):
                 sys.exit(f"scorer exited: {(wd / 'scorer.log').read_text()[-2000:]}")
             time.sleep(0.02)
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
 
 
 def raw_consume(client: redis.Redis, n: int, count: int = 2000) -> float:
@@ -106,16 +109,16 @@ def raw_consume(client: redis.Redis, n: int, count: int = 2000) -> float:
     return time.perf_counter() - t0
 
 
-def bench_throughput(n: int) -> None:
+def bench_throughput(n: int, workers: int) -> None:
     wd = workdir()
     rproc, rurl = start_redis(wd)
     try:
         client = redis.Redis.from_url(rurl)
         fill(client, n)
         raw = raw_consume(client, n)
-        worker, rss = drain_with_worker(rurl, wd, n)
-        print(f"scorer throughput: {n:,} result events (~{len(events(1)[0]) / 1000:.1f} KB each)")
-        print(f"  worker (FastStream, classify, Delta commit, XACK): {n / worker:>9,.0f} results/s ({worker:.1f}s)")
+        worker, rss = drain_with_worker(rurl, wd, n, workers)
+        print(f"scorer throughput: {n:,} result events (~{len(events(1)[0]) / 1000:.1f} KB each), {workers} worker(s)")
+        print(f"  workers (FastStream, classify, Delta commit, XACK): {n / worker:>8,.0f} results/s ({worker:.1f}s)")
         print(f"  raw XREADGROUP + orjson decode + XACK:              {n / raw:>9,.0f} results/s ({raw:.1f}s)")
         print(f"  ratio worker/raw:                                   {raw / worker:>9.2f}   (target >= 0.50)")
         print(f"  worker peak RSS:                                    {rss:>9.1f} MiB")
@@ -237,14 +240,15 @@ def main() -> None:
     ap.add_argument("--only", default="throughput,rescore,freshness,rss")
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rescore", type=int, default=1_000_000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="processes for the re-score")
+    ap.add_argument("--scorers", type=int, default=2, help="worker processes in the group for the throughput run")
     ap.add_argument("--rate", type=int, default=5000)
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--rss-sizes", default="100000,1000000")
     args = ap.parse_args()
     only = set(args.only.split(","))
     if "throughput" in only:
-        bench_throughput(args.events)
+        bench_throughput(args.events, args.scorers)
     if "rescore" in only:
         bench_rescore(args.rescore, args.workers)
     if "freshness" in only:
