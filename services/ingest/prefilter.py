@@ -20,7 +20,7 @@ _CANDIDATES = re2.compile(
     rb"|[0-9]{3}[-. ][0-9]{4}"  # the tail of every North-American phone shape
     rb"|\+[0-9]"  # international phones
     rb"|[0-9](?:[ -]?[0-9]){12}"  # 13+ digits: card numbers
-    rb"|@[A-Za-z0-9-]+\.[A-Za-z]"  # emails
+    rb"|@[A-Za-z0-9-]+\.[A-Za-z0-9]"  # emails (a label may start with a digit: mail.163.com)
     # rule 5: names that contain a sensitive word anywhere ...
     rb"|(?i:pass|pwd|secret|api.?key|authori[sz]ation|cookie|session|private.?key|credential|credit.?card"
     rb"|card.?number|cvv|cvc)"

@@ -14,7 +14,7 @@ from tests.factories import make_result
 pytestmark = pytest.mark.unit
 
 PIECES = st.sampled_from(
-    ["jane.doe@example.com", "123-45-6789", "4111 1111 1111 1111", "4111111111111111", "+1 415 555 2671",
+    ["jane.doe@example.com", "x@mail.163.com", "0@0.0.aa", "123-45-6789", "4111 1111 1111 1111", "4111111111111111", "+1 415 555 2671",
      "(415) 555-2671", "415.555.2671", "1-415-555-2671", "+4915112345678", "2026-11-21T10:00:00.120Z", "84.0",
      "v1.2.3", "order 88123", "1,234.56", "hello", "tokens", "input_tokens", "author", "\n", " ", "-", "_", ".",
      "password", "api_key", "X-Auth-Token", "basic_auth", "user_ssn", "access_token", "token_count", "Session"]

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scorer.core.sequence import TOOL_MATCH_MODES, _greedy_pairs, diff_tools, lcs_pairs, multiset_difference
+from services.scorer.core import sequence
+from services.scorer.core.sequence import (
+    TOOL_MATCH_MODES,
+    _diff,
+    _greedy_pairs,
+    diff_tools,
+    lcs_pairs,
+    multiset_difference,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +125,29 @@ def test_a_permutation_matches_unordered(expected: list[str], rng) -> None:
 
 def test_multiset_difference_keeps_left_order() -> None:
     assert multiset_difference(["a", "b", "a", "c"], ["a"]) == ("b", "a", "c")
+
+
+@settings(max_examples=200, deadline=None)
+@given(tools, tools, st.sampled_from(TOOL_MATCH_MODES))
+def test_memoised_diffs_equal_fresh_ones(expected: list[str], actual: list[str], mode: str) -> None:
+    fresh = _diff(tuple(expected), tuple(actual), mode)
+    assert diff_tools(expected, actual, mode) == fresh
+    assert diff_tools(tuple(expected), iter(actual), mode) == fresh  # any iterables, and from the memo
+    assert diff_tools(expected, actual, mode) == fresh
+
+
+def test_the_memo_is_bounded_and_skips_long_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sequence, "_MEMO", {})
+    monkeypatch.setattr(sequence, "_MEMO_MAX", 3)
+    for k in range(10):
+        diff_tools(["a"], ["b", str(k)])
+        assert len(sequence._MEMO) <= 3
+    sequence._MEMO.clear()
+    long = ["a", "b"] * 40
+    assert diff_tools(long, long[::-1], "unordered").matches
+    assert not sequence._MEMO
+
+
+def test_identical_sequences_still_check_the_mode() -> None:
+    with pytest.raises(ValueError, match="tool_match"):
+        diff_tools(["a"], ["a"], "fuzzy")

@@ -275,11 +275,17 @@ def check_client_error(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
     return _verdict(facts, "error", "runtime", _error_subtype(facts.error, "client_reported"), None, reason)
 
 
+_CLIENT_REPORTED = "Passed (client-reported)."
+_CLIENT_PASSED = _make_verdict("passed", None, None, None, _CLIENT_REPORTED, (), (), ())  # immutable: shared
+
+
 def check_client_passed(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
     """The client judged the case passed; only the safety checks before this one override it."""
     if facts.client_status != "passed":
         return None
-    return _verdict(facts, "passed", reason="Passed (client-reported).")
+    if facts.diff is _SAME:
+        return _CLIENT_PASSED
+    return _verdict(facts, "passed", reason=_CLIENT_REPORTED)
 
 
 def check_runtime_error(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
@@ -308,14 +314,15 @@ _ASPECTS = {  # aspect → (subtype, severity, reason prefix)
 
 def check_tool_usage(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
     """The calls do not satisfy ``tool_match`` (skipped when the case expects no tools)."""
-    if not facts.expected_tools or facts.diff.matches:
+    diff = facts.diff
+    if not facts.expected_tools or diff.matches:
         return None
-    failing = [a for a in _MODE_ASPECTS[facts.tool_match] if getattr(facts.diff, a)]
+    failing = [a for a in _MODE_ASPECTS[facts.tool_match] if getattr(diff, a)]
     if not failing:  # strict mode with identical multisets but a different order
         failing = ["reordered"]
     subtype, severity, _ = _ASPECTS[failing[0]]
-    reason = " ".join(f"{_ASPECTS[a][2]}: {_names(getattr(facts.diff, a))}." for a in failing)
-    return _verdict(facts, "failed", "tool_usage", subtype, severity, reason)
+    reason = " ".join([f"{_ASPECTS[a][2]}: {_names(getattr(diff, a))}." for a in failing])
+    return _make_verdict("failed", "tool_usage", subtype, severity, reason, diff.missing, diff.extra, diff.reordered)
 
 
 def normalise_text(text: str) -> str:
@@ -323,29 +330,40 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-_NORMALISED: dict[str, str] = {}  # memo of normalise_text for the (few, short) required / forbidden facts
-_NORMALISED_MAX = 50_000
+class _Needle:
+    """A required or forbidden fact, normalised, with its longest word (see ``_Response``)."""
+
+    __slots__ = ("text", "word")
+
+    def __init__(self, fact: str) -> None:
+        self.text = normalise_text(fact)
+        self.word = max(self.text.split(" "), key=len) if " " in self.text else None
 
 
-def _normalised_fact(text: str) -> str:
-    found = _NORMALISED.get(text)
+_NEEDLES: dict[str, _Needle] = {}  # memo by fact text: cases repeat the same few facts
+_NEEDLES_MAX = 50_000
+
+
+def _needle(fact: str) -> _Needle:
+    found = _NEEDLES.get(fact)
     if found is None:
-        found = normalise_text(text)
-        if len(text) <= 1000:
-            if len(_NORMALISED) >= _NORMALISED_MAX:
-                _NORMALISED.clear()
-            _NORMALISED[text] = found
+        found = _Needle(fact)
+        if len(fact) <= 1000:
+            if len(_NEEDLES) >= _NEEDLES_MAX:
+                _NEEDLES.clear()
+            _NEEDLES[fact] = found
     return found
 
 
 class _Response:
-    """Substring tests against ``normalise_text(response)`` that mostly skip normalising it.
+    """``needle in normalise_text(response)``, mostly without normalising the response.
 
     Case folding maps whitespace to itself and never makes whitespace out of anything else,
-    so a needle without whitespace occurs in the normalised text exactly when it occurs in the
-    merely case-folded text; and a normalised needle (single spaces only) that occurs in the
-    case-folded text also occurs in the normalised one. Only a needle with a space that is not
-    found in the folded text needs the (slower) normalised text.
+    so a text without whitespace occurs in the normalised response exactly when it occurs in
+    the merely case-folded one; and a normalised needle (words and single spaces) found in the
+    case-folded response also occurs in the normalised one. So the folded response decides,
+    except for a needle with a space that is not found as it is: if one of its words is not
+    there either, it is absent; only otherwise is the response normalised.
     """
 
     __slots__ = ("folded", "normalised", "text")
@@ -355,14 +373,16 @@ class _Response:
         self.folded = text.casefold()
         self.normalised: str | None = None
 
-    def __contains__(self, needle: str) -> bool:
-        if needle in self.folded:
+    def __contains__(self, needle: _Needle) -> bool:
+        text = needle.text
+        if text in self.folded:
             return True
-        if " " not in needle:
+        word = needle.word
+        if word is None or word not in self.folded:
             return False
         if self.normalised is None:
             self.normalised = normalise_text(self.text)
-        return needle in self.normalised
+        return text in self.normalised
 
 
 def check_knowledge(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
@@ -373,15 +393,15 @@ def check_knowledge(facts: CaseFacts, policy: RiskPolicy) -> Verdict | None:
     response = _Response(facts.agent_response or "")
     said = []
     for statement in must_not_include:
-        needle = _normalised_fact(statement)
-        if needle and needle in response:
+        needle = _needle(statement)
+        if needle.text and needle in response:
             said.append(statement)
     if said:
         reason = f"Response contains forbidden statement(s): {_names([repr(s) for s in said])}."
         return _verdict(facts, "failed", "knowledge", "forbidden_statement", "high", reason)
     unsaid = []
     for fact in must_include:
-        if _normalised_fact(fact) not in response:
+        if _needle(fact) not in response:
             unsaid.append(fact)
     if unsaid:
         reason = f"Response is missing required fact(s): {_names([repr(s) for s in unsaid])}."

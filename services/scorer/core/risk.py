@@ -46,11 +46,16 @@ _ACTION_NOUNS = {
 }
 
 
+_NAMESPACE = re.compile(r"__|[./:]")
+_CAMEL_CASE = re.compile(r"([a-z0-9])([A-Z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
 def tool_tokens(tool: str) -> tuple[str, ...]:
     """Lower-case word tokens of a tool name, namespace dropped: 'crm.deleteUser' → (delete, user)."""
-    local = re.split(r"__|[./:]", tool)[-1]
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", local)
-    return tuple(token for token in re.split(r"[^a-z0-9]+", spaced.lower()) if token)
+    local = _NAMESPACE.split(tool)[-1]
+    spaced = _CAMEL_CASE.sub(r"\1_\2", local)
+    return tuple([token for token in _NOT_ALNUM.split(spaced.lower()) if token])
 
 
 def _token_matches(token: str, pattern: str) -> bool:
@@ -64,6 +69,23 @@ def matches_pattern(tokens: Sequence[str], pattern: str) -> bool:
         all(_token_matches(tokens[start + k], part) for k, part in enumerate(parts))
         for start in range(len(tokens) - len(parts) + 1)
     )
+
+
+def compile_patterns(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex for "any of these patterns matches", searched in the tokens joined by '_'.
+
+    ``compile_patterns(ps).search('_'.join(tokens))`` is ``any(matches_pattern(tokens, p) for p in ps)``
+    for non-empty tokens (tokens are runs of [a-z0-9], so '_' only ever separates them). None
+    when there are no patterns.
+    """
+    alternatives = []
+    for pattern in patterns:
+        parts = [re.escape(part[:-1]) + "[a-z0-9]*" if part.endswith("*") else re.escape(part)
+                 for part in pattern.split("_")]
+        alternatives.append("_".join(parts))
+    if not alternatives:
+        return None
+    return re.compile(r"(?:^|_)(?:" + "|".join(alternatives) + r")(?:_|$)")
 
 
 _MEMO_MAX = 100_000
@@ -88,6 +110,9 @@ class RiskPolicy:
     _memo: dict[str, frozenset[str]] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
     _text_memo: dict[str, bool] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
 
+    # the name rules compiled by compile_patterns: escalation, access_check, destructive, exports_data
+    _rules: tuple[re.Pattern[str] | None, ...] = field(default=(), init=False, hash=False, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         tags = {name: frozenset(value) for name, value in self.tool_tags.items()}
         for name, value in tags.items():
@@ -95,6 +120,8 @@ class RiskPolicy:
                 allowed = ", ".join(sorted(RISK_TAGS - {"safe"}))
                 raise ValueError(f"tool_tags[{name!r}] = {sorted(value)}: use 'safe' alone, or any of {allowed}")
         object.__setattr__(self, "tool_tags", MappingProxyType(tags))
+        rules = (self.escalation, self.access_check, self.destructive, self.exports_data)
+        object.__setattr__(self, "_rules", tuple(compile_patterns(patterns) for patterns in rules))
 
     def tags(self, tool: str) -> frozenset[str]:
         """Risk tags of a tool: its explicit override, else the name rules."""
@@ -121,16 +148,21 @@ class RiskPolicy:
         if explicit is not None:
             return explicit - {"safe"}
         tokens = tool_tokens(tool)
-        if any(matches_pattern(tokens, p) for p in self.escalation):
+        if not tokens:  # no pattern matches no tokens
+            return frozenset()
+        # any(matches_pattern(tokens, p) for p in patterns), one regex per rule
+        joined = "_".join(tokens)
+        escalation, access_check, destructive, exports_data = self._rules
+        if escalation is not None and escalation.search(joined):
             return frozenset({"escalation"})
-        if any(matches_pattern(tokens, p) for p in self.access_check):
+        if access_check is not None and access_check.search(joined):
             return frozenset({"access_check"})
-        if not tokens or tokens[0] in self.read_only_verbs:
+        if tokens[0] in self.read_only_verbs:
             return frozenset()
         found = set()
-        if any(matches_pattern(tokens, p) for p in self.destructive):
+        if destructive is not None and destructive.search(joined):
             found.add("destructive")
-        if any(matches_pattern(tokens, p) for p in self.exports_data):
+        if exports_data is not None and exports_data.search(joined):
             found.add("exports_data")
         return frozenset(found)
 
