@@ -729,27 +729,38 @@ token_lists = st.lists(st.sampled_from(["delete", "deleted", "pay", "payout", "t
 
 
 @st.composite
-def near_patterns(draw, tokens: list[str]) -> str:
-    """A pattern made from a run of the tokens, some cut to a prefix + '*', perhaps with a token left out."""
+def near_patterns(draw, tokens: list[str], gap: bool) -> str:
+    """A pattern made from a run of the tokens, some cut to a prefix + '*'; with ``gap`` one inner token left out."""
     if not tokens:
         return draw(patterns)
-    start = draw(st.sampled_from(range(len(tokens))))  # (sampled_from: uniform, where integers favour ends)
-    run = tokens[start:draw(st.sampled_from(range(start + 1, len(tokens) + 1)))]
+    # (sampled_from draws uniformly, where integers favour the ends)
+    if gap and len(tokens) >= 3:
+        start = draw(st.sampled_from(range(len(tokens) - 2)))
+        run = tokens[start:draw(st.sampled_from(range(start + 3, len(tokens) + 1)))]
+    else:
+        start = draw(st.sampled_from(range(len(tokens))))
+        run = tokens[start:draw(st.sampled_from(range(start + 1, len(tokens) + 1)))]
     parts = [draw(st.sampled_from([t, t[: len(t) // 2] + "*", t + "*", t[:1] + "*", "*"])) for t in run]
-    if len(parts) > 2 and draw(st.sampled_from([True, False])):
-        del parts[draw(st.sampled_from(range(1, len(parts) - 1)))]  # no longer contiguous
+    if gap and len(parts) >= 3:
+        del parts[draw(st.sampled_from(range(1, len(parts) - 1)))]
     return "_".join(parts)
 
 
 @settings(max_examples=500, deadline=None)
 @given(data=st.data(), tokens=token_lists)
 def test_compiled_patterns_match_like_the_token_rules(data, tokens) -> None:
-    rules = data.draw(st.lists(st.one_of(patterns, near_patterns(tokens)), max_size=4))
-    regex = compile_patterns(rules)
-    expected = any(ref_matches_pattern(tokens, p) for p in rules)
-    assert any(matches_pattern(tokens, p) for p in rules) == expected
-    if tokens:  # tags() never asks about a name without tokens
-        assert (regex is not None and regex.search("_".join(tokens)) is not None) == expected
+    rules = data.draw(st.lists(st.one_of(patterns, near_patterns(tokens, False), near_patterns(tokens, True)),
+                               max_size=4))
+    joined = "_".join(tokens)
+    for rule in rules:  # each alone: a match of one would hide the others' mistakes
+        expected = ref_matches_pattern(tokens, rule)
+        assert matches_pattern(tokens, rule) == expected
+        if tokens:  # tags() never asks about a name without tokens
+            assert (compile_patterns([rule]).search(joined) is not None) == expected, rule
+    if tokens:
+        expected = any(ref_matches_pattern(tokens, rule) for rule in rules)
+        regex = compile_patterns(rules)
+        assert (regex is not None and regex.search(joined) is not None) == expected
 
 
 @settings(max_examples=400, deadline=None)
@@ -771,3 +782,10 @@ def test_a_replaced_policy_does_not_keep_the_old_answers() -> None:
     changed = dataclasses.replace(policy, destructive=("zap*",), escalation_text=r"\bzap\b")
     assert changed.tags("zap_user") == {"destructive"} and changed.escalation_in("please zap it")
     assert policy.tags("zap_user") == frozenset()  # the original keeps its own memo
+
+
+def test_calls_of_mixed_kinds_are_read_like_any_others() -> None:
+    result = {"tools_called": [{"name": "a", "error": "E1", "order": 1}, SimpleNamespace(name="b", order=0, error="E2")]}
+    facts = case_facts(result)
+    assert (facts.called, facts.tool_errors) == (("b", "a"), (("b", "E2"), ("a", "E1")))
+    assert _facts_tuple(facts) == _facts_tuple(ref_case_facts(result))

@@ -91,7 +91,8 @@ def case_facts(result: Mapping[str, Any]) -> CaseFacts:
     get = result.get
     calls = get("tools_called")
     called: list[str] = []
-    errors: list[Any] | None = None  # each call's error, once a call has one
+    errors: list[Any] = []  # each call's error
+    failed = False  # some call has an error
     if calls is not None:
         if type(calls) is not list:
             return _case_facts(result)
@@ -103,15 +104,15 @@ def case_facts(result: Mapping[str, Any]) -> CaseFacts:
             called.append(name if type(name) is str else "" if name is None else str(name))
             orders.append(call.get("order"))
             error = call.get("error")
-            if error and errors is None:
-                errors = [c.get("error") for c in calls]
+            errors.append(error)
+            if error:
+                failed = True
         if len(orders) > 1 and _needs_sort(orders):
             # the stable sort of the calls by order, as the general path does it
             position = sorted(range(len(orders)), key=orders.__getitem__)
             called = [called[k] for k in position]
-            if errors is not None:
-                errors = [errors[k] for k in position]
-    tool_errors = () if errors is None else tuple((n, str(e)) for n, e in zip(called, errors) if e)
+            errors = [errors[k] for k in position]
+    tool_errors = tuple([(n, str(e)) for n, e in zip(called, errors) if e]) if failed else ()
     expected = get("expected_tools")
     expected = () if expected is None else tuple(expected)
     tool_match = get("tool_match")
@@ -144,10 +145,10 @@ def case_facts(result: Mapping[str, Any]) -> CaseFacts:
 
 
 def _needs_sort(orders: list[Any]) -> bool:
-    """Whether sorting calls by these orders (all must be set) would move any call.
+    """Whether the calls are to be sorted by these orders (every call has one) and are not yet.
 
     A stable sort leaves the list as it is exactly when no order is less than the one before
-    (that is how the sort itself finds an ascending run), so this is checked first.
+    it (the sort itself finds such an ascending run with the same comparisons).
     """
     previous = orders[0]
     if previous is None:
@@ -341,14 +342,14 @@ class _Needle:
 
 
 _NEEDLES: dict[str, _Needle] = {}  # memo by fact text: cases repeat the same few facts
-_NEEDLES_MAX = 50_000
+_NEEDLES_MAX = 10_000
 
 
 def _needle(fact: str) -> _Needle:
     found = _NEEDLES.get(fact)
     if found is None:
         found = _Needle(fact)
-        if len(fact) <= 1000:
+        if len(fact) <= 500:
             if len(_NEEDLES) >= _NEEDLES_MAX:
                 _NEEDLES.clear()
             _NEEDLES[fact] = found

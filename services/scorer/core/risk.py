@@ -89,7 +89,7 @@ def compile_patterns(patterns: Sequence[str]) -> re.Pattern[str] | None:
 
 
 _MEMO_MAX = 100_000
-_TEXT_MEMO_MAX_LEN = 4096  # longer texts are searched every time
+_TEXT_MEMO_MAX, _TEXT_MEMO_MAX_LEN = 10_000, 2_000  # texts; longer ones are searched every time
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class RiskPolicy:
     tool_tags: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)
     # memos of tags() by tool name and of escalation_in() by text: the rules are pure, and
     # scoring asks about the same few tools and case texts millions of times (bounded: each is
-    # cleared when it reaches _MEMO_MAX entries). Not init fields, so ``dataclasses.replace``
+    # cleared when it is full). Not init fields, so ``dataclasses.replace``
     # gives the new policy empty memos instead of sharing the old policy's answers.
     _memo: dict[str, frozenset[str]] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
     _text_memo: dict[str, bool] = field(default_factory=dict, init=False, hash=False, compare=False, repr=False)
@@ -136,10 +136,10 @@ class RiskPolicy:
         """Whether ``text`` (a case's expected behaviour) asks for an escalation (``escalation_text``)."""
         found = self._text_memo.get(text)
         if found is None:
-            if len(self._text_memo) >= _MEMO_MAX:
-                self._text_memo.clear()
             found = re.search(self.escalation_text, text, re.IGNORECASE) is not None
             if len(text) <= _TEXT_MEMO_MAX_LEN:
+                if len(self._text_memo) >= _TEXT_MEMO_MAX:
+                    self._text_memo.clear()
                 self._text_memo[text] = found
         return found
 

@@ -108,8 +108,8 @@ _SAME = ToolDiff(missing=(), extra=(), reordered=(), matches=True)
 # memo of diff_tools by (expected, actual, mode): scoring sees the same few sequences over and
 # over. Bounded: only short sequences are kept, and the memo is cleared when it is full.
 _MEMO: dict[tuple[tuple[str, ...], tuple[str, ...], str], ToolDiff] = {}
-_MEMO_MAX = 50_000
-_MEMO_MAX_LEN = 64  # expected + actual tools; longer pairs are computed every time
+_MEMO_MAX = 10_000
+_MEMO_MAX_LEN = 32  # expected + actual tools; longer pairs are computed every time
 
 
 def diff_tools(expected: Sequence[str], actual: Sequence[str], mode: str = "strict") -> ToolDiff:
