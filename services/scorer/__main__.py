@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from services.scorer.settings import ScorerSettings
 from services.scorer.worker import build_app
@@ -11,6 +12,8 @@ from services.scorer.worker import build_app
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if os.environ.get("INVARIUM_DEBUG"):
+        logging.getLogger("invarium").setLevel(logging.DEBUG)
     logging.getLogger("faststream").setLevel(logging.WARNING)  # no per-batch "Received/Processed" lines
     settings = ScorerSettings()
     app, _ = build_app(settings)

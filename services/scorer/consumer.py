@@ -11,6 +11,9 @@ from services.common import streams
 from services.scorer.core.project import Entry
 
 
+DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
+
+
 def dead_letter_key(partition: int) -> str:
     return f"{streams.PREFIX}:{{p{partition}}}:dead"
 
@@ -46,15 +49,29 @@ class Group:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def ack(self, entries: list[Entry]) -> None:
+    async def ack(self, entries: list[Entry], *, retried: bool = False,
+                  dirty_runs: set[tuple[str, str]] = frozenset()) -> None:  # fmt: skip
+        """XACK, and remember in the same round trip which runs need their stats recomputed."""
         by_partition: dict[int, list[str]] = {}
         for e in entries:
             by_partition.setdefault(e.partition, []).append(e.stream_id)
         pipe = self.redis.pipeline(transaction=False)
         for p, ids in by_partition.items():
             pipe.xack(streams.stream_key(p), self.group, *ids)
-            pipe.hdel(errors_key(p), *ids)
+            if retried:  # only a redelivered entry can have an error on record
+                pipe.hdel(errors_key(p), *ids)
+        if dirty_runs:
+            pipe.sadd(DIRTY_RUNS, *(f"{a}\x1f{r}" for a, r in dirty_runs))
         await pipe.execute()
+
+    async def dirty_runs(self, limit: int = 5000) -> set[tuple[str, str]]:
+        members = await self.redis.srandmember(DIRTY_RUNS, limit)
+        return {tuple(m.decode().split("\x1f", 1)) for m in members or ()}  # type: ignore[misc]
+
+    async def clean_runs(self, runs: set[tuple[str, str]]) -> None:
+        """Called after their stats were written; a run made dirty again meanwhile is re-added by its ack."""
+        if runs:
+            await self.redis.srem(DIRTY_RUNS, *(f"{a}\x1f{r}" for a, r in runs))
 
     async def record_failures(self, failures: list[tuple[Entry, str]]) -> None:
         """Remember why entries failed; they stay pending and are retried after the idle timeout."""

@@ -124,7 +124,7 @@ class Tables:
 
     # -- writes --------------------------------------------------------------------
     def apply(self, proj: Projection, *, gen: Generation | None = None, maybe_seen: bool = False,
-              archive: bool = True) -> int:  # fmt: skip
+              archive: bool = True, stats: bool = True) -> int:  # fmt: skip
         """Commit a batch's rows, then refresh the stats of the runs it touched. Returns rows written.
 
         ``maybe_seen``: the batch may have been applied before (a redelivery after a crash);
@@ -145,7 +145,8 @@ class Tables:
                                          proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
         for agent, run, _ in deleted:
             self._purge_run(gen, agent, run)
-        self.refresh_stats(proj.runs, gen=gen)
+        if stats:
+            self.refresh_stats(proj.runs, gen=gen)
         return written
 
     def _purge_run(self, gen: Generation, agent: str, run: str) -> None:

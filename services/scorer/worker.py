@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 
 import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
@@ -23,7 +24,7 @@ from services.common import streams
 from services.scorer.consumer import Group
 from services.scorer.jobs import poll_jobs
 from services.scorer.core.pricing import PriceTable, default_price_table
-from services.scorer.core.project import Entry, project
+from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables
@@ -32,7 +33,14 @@ log = logging.getLogger("invarium.scorer")
 
 
 class Scorer:
-    """Project → commit → ack, for fresh and for reclaimed entries alike."""
+    """Project → commit → ack, for fresh and for reclaimed entries alike.
+
+    ``process`` does a batch start to finish. ``submit`` (the live path) projects a batch and
+    queues it for the committer task, so the next batch is read and projected while this one
+    is written (projection is Python, commits are Rust/DuckDB and release the GIL). The queue
+    holds one batch: a slow disk slows reading down instead of growing memory. Run stats are
+    refreshed from a Redis set of dirty runs, at most every ``stats_interval_s``.
+    """
 
     def __init__(self, settings: ScorerSettings, group: Group, tables: Tables,
                  prices: PriceTable, policy: RiskPolicy = DEFAULT_POLICY) -> None:  # fmt: skip
@@ -43,22 +51,62 @@ class Scorer:
         self.policy = policy
         self.commits = 0
         self._lock = asyncio.Lock()  # one commit at a time per worker process
+        self._queue: asyncio.Queue[tuple[list[Entry], Projection]] = asyncio.Queue(maxsize=1)
+        self._stats_at = 0.0
 
     async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
+        """Project, commit (with fresh run stats) and ack one batch."""
         if not entries:
             return 0
-        async with self._lock:
+        proj = await asyncio.to_thread(project, entries, self.prices, self.policy)
+        await self._commit(entries, proj, maybe_seen=maybe_seen)
+        await self.refresh_stats(force=True)
+        return len(entries) - len(proj.failures)
+
+    async def submit(self, entries: list[Entry]) -> None:
+        """Project now; the committer task writes and acks it (waits while it is busy)."""
+        if entries:
             proj = await asyncio.to_thread(project, entries, self.prices, self.policy)
-            await asyncio.to_thread(self.tables.apply, proj, maybe_seen=maybe_seen)
+            await self._queue.put((entries, proj))
+
+    async def run_committer(self) -> None:
+        while True:
+            entries, proj = await self._queue.get()
+            try:
+                await self._commit(entries, proj)
+                await self.refresh_stats()
+            except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
+                log.exception("commit of %d entries failed", len(entries))
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        await self._queue.join()
+
+    async def _commit(self, entries: list[Entry], proj: Projection, *, maybe_seen: bool = False) -> None:
+        async with self._lock:
+            t0 = time.perf_counter()
+            await asyncio.to_thread(self.tables.apply, proj, maybe_seen=maybe_seen, stats=False)
             failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
-            await self.group.ack([e for e in entries if (e.partition, e.stream_id) not in failed])
+            ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
+            await self.group.ack(ok, retried=maybe_seen, dirty_runs=proj.runs)
             if proj.failures:
                 await self.group.record_failures(proj.failures)
                 log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
+            log.debug("committed %d entries in %.0f ms", len(entries), (time.perf_counter() - t0) * 1e3)
             self.commits += 1
             if self.commits % self.settings.compact_every == 0:
                 await self._compact()
-        return len(entries) - len(proj.failures)
+
+    async def refresh_stats(self, *, force: bool = False) -> None:
+        """Recompute the run stats of dirty runs (any worker may; it is idempotent)."""
+        if not force and time.monotonic() - self._stats_at < self.settings.stats_interval_s:
+            return
+        self._stats_at = time.monotonic()
+        runs = await self.group.dirty_runs()
+        if runs:
+            await asyncio.to_thread(self.tables.refresh_stats, runs)
+            await self.group.clean_runs(runs)
 
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
@@ -93,7 +141,7 @@ def _handler(scorer: Scorer, partition: int):
         raw = msg.raw_message
         entries = [Entry(partition, sid.decode(), fields[b"__data__"])
                    for sid, fields in zip(raw["message_ids"], raw["data"])]  # fmt: skip
-        await scorer.process(entries)
+        await scorer.submit(entries)
 
     return handle
 
@@ -132,11 +180,26 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
                     log.exception("reclaim failed")
                 await asyncio.sleep(settings.claim_interval_s)
 
+        async def stats_loop() -> None:  # stats of the last batches before a quiet spell
+            while True:
+                await asyncio.sleep(settings.stats_interval_s)
+                try:
+                    await scorer.refresh_stats()
+                except Exception:  # noqa: BLE001
+                    log.exception("stats refresh failed")
+
         tasks.append(asyncio.create_task(loop()))
+        tasks.append(asyncio.create_task(scorer.run_committer()))
+        tasks.append(asyncio.create_task(stats_loop()))
         tasks.append(asyncio.create_task(poll_jobs(settings, client)))
 
     @app.on_shutdown
     async def _stop() -> None:
+        try:  # what was read and projected gets committed and acked before we go
+            await asyncio.wait_for(scorer.drain(), timeout=30)
+            await scorer.refresh_stats(force=True)
+        except Exception:  # noqa: BLE001 - unacked entries are reclaimed by the next worker
+            log.exception("shutdown flush failed")
         for task in tasks:
             task.cancel()
         await client.aclose()
