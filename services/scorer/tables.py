@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,28 @@ class Tables:
         self.root = Path(data_dir) / "tables"
         self.root.mkdir(parents=True, exist_ok=True)
         self.archive_path = self.root / "archive" / "events"
+        # Open tables, brought up to date incrementally instead of re-reading the whole log at
+        # every commit. One set per purpose: the committer and the stats refresher run in
+        # different threads and must not share a handle.
+        self._handles: dict[tuple[str, Path], DeltaTable] = {}
+        self._handles_lock = threading.Lock()
+
+    def _handle(self, path: Path, purpose: str) -> DeltaTable | None:
+        key = (purpose, path)
+        with self._handles_lock:
+            dt = self._handles.get(key)
+        if dt is None:
+            dt = _load(path)
+            if dt is not None:
+                with self._handles_lock:
+                    self._handles[key] = dt
+        else:
+            dt.update_incremental()
+        return dt
+
+    def _append(self, path: Path, rows: pa.Table, purpose: str = "write") -> None:
+        dt = self._handle(path, purpose)
+        write_deltalake(dt if dt is not None else str(path), rows, mode="append")
 
     # -- generations -------------------------------------------------------------
     def current_name(self) -> str:
@@ -139,7 +162,7 @@ class Tables:
             if maybe_seen:
                 rows = unseen(path, rows)
             if rows.num_rows:
-                write_deltalake(str(path), rows, mode="append")
+                self._append(path, rows)
                 written += rows.num_rows
         deleted = [tuple(r) for r in zip(proj.run_events["agent"].to_pylist(), proj.run_events["run"].to_pylist(),
                                          proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
@@ -165,7 +188,7 @@ class Tables:
         gen = gen or self.current()
         if not runs:
             return
-        dt = gen.table("results")
+        dt = self._handle(gen.path("results"), "stats")
         version, files = (dt.version(), dt.file_uris()) if dt is not None else (-1, [])
         con = duckdb.connect()
         try:
@@ -184,7 +207,7 @@ class Tables:
         bss, aqs = scores_from_sums(*sums)
         stats = stats.append_column("bss", pa.array(bss)).append_column("aqs", pa.array(aqs))
         stats = stats.append_column("as_of", pa.array([version] * stats.num_rows, pa.int64()))
-        write_deltalake(str(gen.path("run_stats")), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), mode="append")
+        self._append(gen.path("run_stats"), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), "stats")
 
     # -- maintenance ---------------------------------------------------------------
     def compact(self, gen: Generation | None = None) -> dict[str, int]:

@@ -53,6 +53,7 @@ class Scorer:
         self._lock = asyncio.Lock()  # one commit at a time per worker process
         self._queue: asyncio.Queue[tuple[list[Entry], Projection]] = asyncio.Queue(maxsize=1)
         self._stats_at = 0.0
+        self._stats_lock = asyncio.Lock()
 
     async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
         """Project, commit (with fresh run stats) and ack one batch."""
@@ -74,7 +75,6 @@ class Scorer:
             entries, proj = await self._queue.get()
             try:
                 await self._commit(entries, proj)
-                await self.refresh_stats()
             except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
                 log.exception("commit of %d entries failed", len(entries))
             finally:
@@ -99,14 +99,16 @@ class Scorer:
                 await self._compact()
 
     async def refresh_stats(self, *, force: bool = False) -> None:
-        """Recompute the run stats of dirty runs (any worker may; it is idempotent)."""
+        """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
+        the committer, in its own thread with its own table handles."""
         if not force and time.monotonic() - self._stats_at < self.settings.stats_interval_s:
             return
-        self._stats_at = time.monotonic()
-        runs = await self.group.dirty_runs()
-        if runs:
-            await asyncio.to_thread(self.tables.refresh_stats, runs)
-            await self.group.clean_runs(runs)
+        async with self._stats_lock:
+            self._stats_at = time.monotonic()
+            runs = await self.group.dirty_runs()
+            if runs:
+                await asyncio.to_thread(self.tables.refresh_stats, runs)
+                await self.group.clean_runs(runs)
 
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
@@ -182,7 +184,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
 
         async def stats_loop() -> None:  # stats of the last batches before a quiet spell
             while True:
-                await asyncio.sleep(settings.stats_interval_s)
+                await asyncio.sleep(settings.stats_interval_s / 2)
                 try:
                     await scorer.refresh_stats()
                 except Exception:  # noqa: BLE001
