@@ -121,7 +121,7 @@ class AppendRequest:
     created_event: bytes = b""
     completed_event: bytes = b""
     result_ids: tuple[str, ...] | list[str] = ()
-    entries: tuple[bytes, ...] | list[bytes] = ()
+    entries_blob: bytes = b""  # the events, joined by \x1e
 
 
 class EventLog:
@@ -162,7 +162,7 @@ class EventLog:
             req.mode, req.fingerprint, self._idem_ttl_ms, self._retention_ms, req.source, req.run_mode,
             1 if req.complete else 0, req.created_event or b"", req.completed_event or b"",
             req.agent, req.run, len(req.result_ids), "\x1e".join(req.result_ids).encode(),
-            b"\x1e".join(req.entries),
+            req.entries_blob,
         ]  # fmt: skip
         kind, answer = await self._script(keys=keys, args=args)
         kind = kind.decode() if isinstance(kind, bytes) else kind

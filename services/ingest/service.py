@@ -102,7 +102,7 @@ class IngestService:
                 "RunCompleted", event_id=f"{sync_id}.completed", agent=agent, run=run, at=stamp, payload={}
             ) if complete else b"",
             result_ids=prepared.result_ids if prepared else (),
-            entries=prepared.entries if prepared else (),
+            entries_blob=prepared.blob if prepared else b"",
         )  # fmt: skip
         outcome = await self._log.append(req)
         _raise_for(outcome, agent, run, idem_key)
