@@ -6,6 +6,7 @@ Errors go to stderr with the server's message and a non-zero exit code.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ from datetime import datetime
 import httpx
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Invarium self-hosted backend: command line.")
@@ -78,6 +80,30 @@ def rescore(
     if job["status"] == "failed":
         fail(f"re-score {job['job_id']} failed: {job['error']}")
     typer.echo(f"re-score {job['job_id']} done: {job['done']:,} events, {job['runs']:,} runs")
+
+
+@app.command("dead-letters")
+def dead_letters(
+    redrive: bool = typer.Option(False, "--redrive", help="Put every listed dead letter back on its stream"),
+    json_out: bool = typer.Option(False, "--json", help="JSON instead of a table"),
+) -> None:
+    """Events the scorer gave up on, with their last error (admin key)."""
+    with client() as http:
+        letters = call(http, "GET", "/v1/dead-letters", params={"limit": 1000})["dead_letters"]
+        if redrive:
+            for d in letters:
+                call(http, "POST", f"/v1/dead-letters/{d['partition']}/{d['id']}/redrive")
+    if json_out:
+        typer.echo(json.dumps(letters, indent=2))
+    elif not letters:
+        typer.echo("no dead letters")
+    else:
+        table = Table("partition", "stream id", "deliveries", "error")
+        for d in letters:
+            table.add_row(str(d["partition"]), d["stream_id"], str(d["deliveries"]), d["error"])
+        Console().print(table)
+    if redrive and letters:
+        err.print(f"re-drove {len(letters)} dead letter(s)")
 
 
 def main() -> None:

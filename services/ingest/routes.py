@@ -200,3 +200,34 @@ def _job(request: Request, job_id: str, f: dict[str, str]) -> dict:
         error=f.get("error") or None, created_at=f.get("created_at", ""), finished_at=f.get("finished_at") or None,
         url=f"{request.app.state.settings.public_base_url}/v1/rescore/{job_id}",
     ).model_dump()  # fmt: skip
+
+
+@router.get("/dead-letters", responses=_ERRORS, tags=["scoring"])
+async def dead_letters(request: Request, who: Principal = Depends(require("admin")), limit: int = 100):
+    """Events the scorer gave up on after its retries, with their last error (admin)."""
+    if not 1 <= limit <= 1000:
+        raise ApiError(422, "limit must be between 1 and 1000")
+    letters = await _group(request).dead_letters(count=limit)
+    return json_response({"dead_letters": [
+        {"id": d.dead_id, "partition": d.partition, "stream_id": d.stream_id, "error": d.error,
+         "deliveries": d.deliveries, "size_bytes": len(d.data)} for d in letters
+    ]})  # fmt: skip
+
+
+@router.post("/dead-letters/{partition}/{dead_id}/redrive", responses=_ERRORS, tags=["scoring"])
+async def redrive_dead_letter(partition: int, dead_id: str, request: Request, who: Principal = Depends(require("admin"))):
+    """Put a dead letter back on its stream (e.g. after a scorer fix); it is scored like a new event."""
+    group = _group(request)
+    if not 0 <= partition < group.partitions:
+        raise ApiError(404, f"Dead letter not found: partition {partition} does not exist")
+    letter = await group.dead_letter(partition, dead_id)
+    if letter is None:
+        raise ApiError(404, f"Dead letter not found: '{dead_id}' in partition {partition}")
+    return json_response({"stream_id": await group.redrive(letter), "partition": partition})
+
+
+def _group(request: Request):
+    from services.scorer.consumer import Group
+
+    settings = request.app.state.settings
+    return Group(request.app.state.redis, settings.stream_partitions, settings.scorer_group)

@@ -151,6 +151,16 @@ class Group:
                                       int(f[b"deliveries"]), f[b"__data__"]))  # fmt: skip
         return out
 
+    async def dead_letter(self, partition: int, dead_id: str) -> DeadLetter | None:
+        try:
+            found = await self.redis.xrange(dead_letter_key(partition), min=dead_id, max=dead_id)
+        except aioredis.ResponseError:  # not a stream id
+            return None
+        for did, f in found:
+            return DeadLetter(did.decode(), partition, f[b"stream_id"].decode(), f[b"error"].decode(),
+                              int(f[b"deliveries"]), f[b"__data__"])  # fmt: skip
+        return None
+
     async def redrive(self, dead: DeadLetter) -> str:
         """Put a dead letter back on its partition's stream (as a new entry) and drop it from the dead letters."""
         pipe = self.redis.pipeline(transaction=True)

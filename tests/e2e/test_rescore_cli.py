@@ -41,6 +41,8 @@ def test_invarium_rescore_switches_the_tables_and_reports_progress(ingest_servic
         unauth = subprocess.run([INVARIUM, "rescore"], env=env | {"INVARIUM_API_KEY": "wrong-key-0123456789"},
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert unauth.returncode != 0 and "Authentication failed: invalid API key" in unauth.stderr
+        letters = subprocess.run([INVARIUM, "dead-letters", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert letters.returncode == 0 and letters.stdout.strip() == "[]"
     finally:
         scorer.terminate()
         scorer.wait(15)

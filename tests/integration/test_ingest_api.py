@@ -213,3 +213,21 @@ async def test_openapi_documents_the_routes_and_bodies(client):
         assert path in spec["paths"]
     assert "SyncRequest" in spec["components"]["schemas"]
     assert "TestCaseResult" in spec["components"]["schemas"]
+
+
+async def test_dead_letters_are_listed_and_redriven_over_http(make_client, rclient):
+    from services.scorer.consumer import dead_letter_key
+
+    rclient.xadd(dead_letter_key(0), {"stream_id": "1-0", "error": "KeyError: 'result_id'", "deliveries": 6,
+                                      "at": 0, "__data__": b'{"type": "ResultsSynced"}'})  # fmt: skip
+    admin = await make_client(key=ADMIN_KEY)
+    member = await make_client()
+    assert (await member.get("/v1/dead-letters")).status_code == 403
+    listed = (await admin.get("/v1/dead-letters")).json()["dead_letters"]
+    assert [(d["stream_id"], d["error"], d["deliveries"]) for d in listed] == [("1-0", "KeyError: 'result_id'", 6)]
+    assert (await admin.post("/v1/dead-letters/0/9-9/redrive")).status_code == 404
+    assert (await admin.post("/v1/dead-letters/7/9-9/redrive")).status_code == 404
+    moved = await admin.post(f"/v1/dead-letters/0/{listed[0]['id']}/redrive")
+    assert moved.status_code == 200
+    assert rclient.xlen(dead_letter_key(0)) == 0
+    assert rclient.xrange(STREAM)[-1][1][b"__data__"] == b'{"type": "ResultsSynced"}'
