@@ -63,8 +63,8 @@ def fill(client: redis.Redis, n: int, chunk: int = 20_000) -> None:
 
 
 def scorer_env(rurl: str, wd: Path, **extra: str) -> dict[str, str]:
-    return {"REDIS_URL": rurl, "INVARIUM_API_KEYS": f"{KEY}:admin", "INVARIUM_DATA_DIR": str(wd),
-            "INVARIUM_COMPACT_EVERY": "1000000"} | extra  # fmt: skip
+    """The worker's production defaults (compaction every 50 commits included)."""
+    return {"REDIS_URL": rurl, "INVARIUM_API_KEYS": f"{KEY}:admin", "INVARIUM_DATA_DIR": str(wd)} | extra
 
 
 def drain_with_worker(rurl: str, wd: Path, n: int, workers: int = 1) -> tuple[float, float]:
@@ -172,7 +172,7 @@ def bench_rescore(n: int, workers: int) -> None:
 def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
     wd = workdir()
     rproc, rurl = start_redis(wd)
-    env = scorer_env(rurl, wd, INVARIUM_MAX_BACKLOG="100000000", INVARIUM_COMPACT_EVERY="50", INVARIUM_DEBUG="1")
+    env = scorer_env(rurl, wd, INVARIUM_MAX_BACKLOG="100000000", INVARIUM_DEBUG="1")
     ingest, url = start_service("services.ingest", env, wd / "ingest.log")
     scorer = subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | env,
                               stdout=(wd / "scorer.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip

@@ -22,7 +22,7 @@ from schemas.wire import (
     SyncRequest,
     SyncResponse,
 )
-from services.common import jobs
+from services.common import deadletters, jobs
 from services.common.auth import Principal
 from services.common.http import ApiError, json_response, parse_json, read_body, require
 from services.ingest.service import IngestService, Written
@@ -207,7 +207,8 @@ async def dead_letters(request: Request, who: Principal = Depends(require("admin
     """Events the scorer gave up on after its retries, with their last error (admin)."""
     if not 1 <= limit <= 1000:
         raise ApiError(422, "limit must be between 1 and 1000")
-    letters = await _group(request).dead_letters(count=limit)
+    settings = request.app.state.settings
+    letters = await deadletters.list_dead_letters(request.app.state.redis, settings.stream_partitions, count=limit)
     return json_response({"dead_letters": [
         {"id": d.dead_id, "partition": d.partition, "stream_id": d.stream_id, "error": d.error,
          "deliveries": d.deliveries, "size_bytes": len(d.data)} for d in letters
@@ -217,17 +218,10 @@ async def dead_letters(request: Request, who: Principal = Depends(require("admin
 @router.post("/dead-letters/{partition}/{dead_id}/redrive", responses=_ERRORS, tags=["scoring"])
 async def redrive_dead_letter(partition: int, dead_id: str, request: Request, who: Principal = Depends(require("admin"))):
     """Put a dead letter back on its stream (e.g. after a scorer fix); it is scored like a new event."""
-    group = _group(request)
-    if not 0 <= partition < group.partitions:
+    redis = request.app.state.redis
+    if not 0 <= partition < request.app.state.settings.stream_partitions:
         raise ApiError(404, f"Dead letter not found: partition {partition} does not exist")
-    letter = await group.dead_letter(partition, dead_id)
+    letter = await deadletters.get_dead_letter(redis, partition, dead_id)
     if letter is None:
         raise ApiError(404, f"Dead letter not found: '{dead_id}' in partition {partition}")
-    return json_response({"stream_id": await group.redrive(letter), "partition": partition})
-
-
-def _group(request: Request):
-    from services.scorer.consumer import Group
-
-    settings = request.app.state.settings
-    return Group(request.app.state.redis, settings.stream_partitions, settings.scorer_group)
+    return json_response({"stream_id": await deadletters.redrive(redis, letter), "partition": partition})

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from services.common import streams
+from services.common.deadletters import dead_letter_key
 from services.scorer.core.project import Entry
 
 
 DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
 
 
-def dead_letter_key(partition: int) -> str:
-    return f"{streams.PREFIX}:{{p{partition}}}:dead"
-
-
 def errors_key(partition: int) -> str:
     return f"{streams.PREFIX}:{{p{partition}}}:errors"
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    dead_id: str
-    partition: int
-    stream_id: str
-    error: str
-    deliveries: int
-    data: bytes
 
 
 class Group:
@@ -143,31 +129,6 @@ class Group:
             removed += await self.redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False)
         return removed
 
-    async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
-        out = []
-        for p in range(self.partitions):
-            for dead_id, f in await self.redis.xrange(dead_letter_key(p), count=count):
-                out.append(DeadLetter(dead_id.decode(), p, f[b"stream_id"].decode(), f[b"error"].decode(),
-                                      int(f[b"deliveries"]), f[b"__data__"]))  # fmt: skip
-        return out
-
-    async def dead_letter(self, partition: int, dead_id: str) -> DeadLetter | None:
-        try:
-            found = await self.redis.xrange(dead_letter_key(partition), min=dead_id, max=dead_id)
-        except aioredis.ResponseError:  # not a stream id
-            return None
-        for did, f in found:
-            return DeadLetter(did.decode(), partition, f[b"stream_id"].decode(), f[b"error"].decode(),
-                              int(f[b"deliveries"]), f[b"__data__"])  # fmt: skip
-        return None
-
-    async def redrive(self, dead: DeadLetter) -> str:
-        """Put a dead letter back on its partition's stream (as a new entry) and drop it from the dead letters."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xadd(streams.stream_key(dead.partition), {"__data__": dead.data})
-        pipe.xdel(dead_letter_key(dead.partition), dead.dead_id)
-        new_id, _ = await pipe.execute()
-        return new_id.decode()
 
 
 def _key(stream_id: bytes | str) -> tuple[int, int]:

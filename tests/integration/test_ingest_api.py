@@ -216,7 +216,7 @@ async def test_openapi_documents_the_routes_and_bodies(client):
 
 
 async def test_dead_letters_are_listed_and_redriven_over_http(make_client, rclient):
-    from services.scorer.consumer import dead_letter_key
+    from services.common.deadletters import dead_letter_key
 
     rclient.xadd(dead_letter_key(0), {"stream_id": "1-0", "error": "KeyError: 'result_id'", "deliveries": 6,
                                       "at": 0, "__data__": b'{"type": "ResultsSynced"}'})  # fmt: skip

@@ -12,7 +12,8 @@ from deltalake import DeltaTable
 
 from services.common import streams
 from services.ingest.core import envelope
-from services.scorer.consumer import Group, dead_letter_key
+from services.common.deadletters import dead_letter_key, list_dead_letters, redrive
+from services.scorer.consumer import Group
 from services.scorer.core.pricing import default_price_table
 from services.scorer.core.project import Entry
 from services.scorer.settings import ScorerSettings
@@ -124,12 +125,12 @@ async def test_a_poison_event_is_dead_lettered_and_never_blocks_the_group(scorer
     for _ in range(3):  # retried until it has been delivered more than max_deliveries times
         await asyncio.sleep(0.15)
         await scorer.reclaim_once("w1")
-    dead = await scorer.group.dead_letters()
+    dead = await list_dead_letters(scorer.group.redis, 1)
     assert [d.stream_id for d in dead] == [poison]
     assert "KeyError" in dead[0].error and dead[0].deliveries == 3
     assert rclient.xpending(STREAM, "scorer")["pending"] == 0
     assert rows(scorer.tables) == [(6, 6)]
-    new_id = await scorer.group.redrive(dead[0])
+    new_id = await redrive(scorer.group.redis, dead[0])
     assert rclient.xlen(dead_letter_key(0)) == 0 and rclient.xrange(STREAM, new_id, new_id)
 
 
