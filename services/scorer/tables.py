@@ -72,6 +72,11 @@ GROUP BY w.agent, w.run
 """
 
 
+def _connect() -> duckdb.DuckDBPyConnection:
+    """A small in-memory DuckDB for the scorer's own reads: bounded, so the worker's memory is too."""
+    return duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+
+
 def _load(path: Path) -> DeltaTable | None:
     try:
         return DeltaTable(str(path))
@@ -191,7 +196,7 @@ class Tables:
             return
         dt = self._handle(gen.path("results"), "stats")
         version, files = (dt.version(), dt.file_uris()) if dt is not None else (-1, [])
-        con = duckdb.connect()
+        con = _connect()
         try:
             con.register("wanted", pa.table({"agent": [a for a, _ in runs], "run": [r for _, r in runs]}))
             source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
@@ -221,7 +226,7 @@ class Tables:
                 # Bin-packing only: it rewrites just the small files, in bounded memory. (A Z-order
                 # by (agent, run) would prune better but sorts the whole table in memory: 3 GB
                 # of worker RSS at 1M results here.)
-                metrics = dt.optimize.compact(target_size=COMPACT_TARGET_BYTES)
+                metrics = dt.optimize.compact(target_size=COMPACT_TARGET_BYTES, max_concurrent_tasks=1)
                 done[path.name] = int(metrics.get("numFilesRemoved", 0))
                 dt.create_checkpoint()
                 dt.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
@@ -236,7 +241,7 @@ class Tables:
 
 
 def latest_stats(files: list[str]) -> pa.Table:
-    con = duckdb.connect()
+    con = _connect()
     try:
         return con.sql(
             "SELECT * FROM read_parquet($files) QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1",
@@ -253,7 +258,7 @@ def unseen(path: Path, rows: pa.Table) -> pa.Table:
     files = dt.file_uris()
     if not files:
         return rows
-    con = duckdb.connect()
+    con = _connect()
     try:
         con.register("batch", rows.select(["partition", "stream_id"]))
         seen = con.execute(
