@@ -217,7 +217,16 @@ class Tables:
 
     # -- maintenance ---------------------------------------------------------------
     def compact(self, gen: Generation | None = None) -> dict[str, int]:
-        """Merge small files (bounded file count under a trickle of syncs) and drop stale stats rows."""
+        """Merge small files (bounded file count under a trickle of syncs) and drop stale stats rows.
+
+        The stats part reads and then overwrites ``run_stats``: callers must keep stats writers
+        out meanwhile (the worker holds the stats lock for ``compact_stats``)."""
+        done = self.compact_tables(gen)
+        self.compact_stats(gen)
+        return done
+
+    def compact_tables(self, gen: Generation | None = None) -> dict[str, int]:
+        """Bin-pack results, run events and the archive: safe beside concurrent appends."""
         gen = gen or self.current()
         done: dict[str, int] = {}
         for path in (gen.path("results"), gen.path("run_events"), self.archive_path):
@@ -230,6 +239,12 @@ class Tables:
                 done[path.name] = int(metrics.get("numFilesRemoved", 0))
                 dt.create_checkpoint()
                 dt.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
+        return done
+
+    def compact_stats(self, gen: Generation | None = None) -> None:
+        """Keep one row per run (the latest): a read then an overwrite, so no stats may be
+        appended in between."""
+        gen = gen or self.current()
         stats = gen.table("run_stats")
         if stats is not None and len(stats.file_uris()) > 1:
             latest = latest_stats(stats.file_uris())
@@ -237,7 +252,6 @@ class Tables:
             stats = gen.table("run_stats")
             stats.create_checkpoint()
             stats.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
-        return done
 
 
 def latest_stats(files: list[str]) -> pa.Table:

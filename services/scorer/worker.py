@@ -54,6 +54,7 @@ class Scorer:
         self._queue: asyncio.Queue[tuple[list[Entry], Projection]] = asyncio.Queue(maxsize=1)
         self._stats_at = 0.0
         self._stats_lock = asyncio.Lock()
+        self.maintenance_due = asyncio.Event()
 
     async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
         """Project, commit (with fresh run stats) and ack one batch."""
@@ -96,23 +97,38 @@ class Scorer:
             log.debug("committed %d entries in %.0f ms", len(entries), (time.perf_counter() - t0) * 1e3)
             self.commits += 1
             if self.commits % self.settings.compact_every == 0:
-                await self._compact()
+                self.maintenance_due.set()  # done beside the commits, not inside them
 
     async def refresh_stats(self, *, force: bool = False) -> None:
         """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
         the committer, in its own thread with its own table handles."""
         if not force and time.monotonic() - self._stats_at < self.settings.stats_interval_s:
             return
-        async with self._stats_lock:
+        async with self._stats_lock, self._stats_writer():
             self._stats_at = time.monotonic()
             runs = await self.group.dirty_runs()
             if runs:
                 await asyncio.to_thread(self.tables.refresh_stats, runs)
                 await self.group.clean_runs(runs)
 
+    def _stats_writer(self):
+        """A Redis lock every worker takes to write run stats: the stats compaction (a read,
+        then an overwrite) must not lose rows another worker appends in between."""
+        return self.group.redis.lock(f"{streams.PREFIX}:stats-writer", timeout=120, blocking_timeout=120)
+
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
         return await self.process(claimed, maybe_seen=True) if claimed else 0
+
+    async def run_maintenance(self) -> None:
+        """Compaction and trimming in the background: a commit never waits for them."""
+        while True:
+            await self.maintenance_due.wait()
+            self.maintenance_due.clear()
+            try:
+                await self._compact()
+            except Exception:  # noqa: BLE001 - the next round tries again
+                log.exception("compaction failed")
 
     async def _compact(self) -> None:
         """Compact the tables, then trim the stream up to what is acked (so archived).
@@ -120,7 +136,9 @@ class Scorer:
         lock = self.group.redis.lock(f"{streams.PREFIX}:compaction", timeout=600, blocking=False)
         if await lock.acquire():
             try:
-                await asyncio.to_thread(self.tables.compact)
+                await asyncio.to_thread(self.tables.compact_tables)
+                async with self._stats_writer():
+                    await asyncio.to_thread(self.tables.compact_stats)
                 await self.group.trim()
             finally:
                 await lock.release()
@@ -193,6 +211,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
 
         tasks.append(asyncio.create_task(loop()))
         tasks.append(asyncio.create_task(scorer.run_committer()))
+        tasks.append(asyncio.create_task(scorer.run_maintenance()))
         tasks.append(asyncio.create_task(stats_loop()))
         tasks.append(asyncio.create_task(poll_jobs(settings, client)))
 
