@@ -127,18 +127,16 @@ SYNC_DECODER = msgspec.json.Decoder(SyncRequest)
 APPEND_DECODER = msgspec.json.Decoder(AppendResultsRequest)
 SYNC_HEAD_DECODER = msgspec.json.Decoder(SyncHead)
 APPEND_HEAD_DECODER = msgspec.json.Decoder(AppendHead)
-RESULT_DECODER = msgspec.json.Decoder(TestCaseResult)
 RESULT_ENCODER = msgspec.json.Encoder()
 
 
 def decode_sync(body: bytes) -> tuple[SyncRequest, list[msgspec.Raw]]:
-    """Validate a sync in one pass, keeping each result's own JSON bytes for the log."""
-    head = SYNC_HEAD_DECODER.decode(body)
-    results = [RESULT_DECODER.decode(raw) for raw in head.results]
-    req = SyncRequest(head.agent_name, results, head.test_run_id, head.source, head.complete)
-    return req, head.results
+    """Validate a sync, and keep each result's own JSON bytes for the log.
+
+    One typed decode of the whole body, plus a shallow one that only marks each result's
+    span (~1 ms): cheaper here than decoding 1,000 spans one call at a time."""
+    return SYNC_DECODER.decode(body), SYNC_HEAD_DECODER.decode(body).results
 
 
 def decode_append(body: bytes) -> tuple[AppendResultsRequest, list[msgspec.Raw]]:
-    head = APPEND_HEAD_DECODER.decode(body)
-    return AppendResultsRequest([RESULT_DECODER.decode(raw) for raw in head.results], head.complete), head.results
+    return APPEND_DECODER.decode(body), APPEND_HEAD_DECODER.decode(body).results
