@@ -43,7 +43,6 @@ RUN_STATS_SCHEMA = pa.schema(
      ("last_synced_at", pa.timestamp("us", tz="UTC")), ("algorithm_version", pa.string())]
 )  # fmt: skip
 
-SCHEMAS = {"results": RESULTS_SCHEMA, "run_events": RUN_EVENTS_SCHEMA, "run_stats": RUN_STATS_SCHEMA}
 DEFAULT_GENERATION = "g000001"
 # Files a compaction replaced stay this long, so a reader still on an older snapshot can finish.
 VACUUM_RETENTION_H = 1
