@@ -9,7 +9,6 @@ No I/O, no clock: a replay is the same function folded over old entries.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -215,25 +214,14 @@ def _result_row(result: dict, entry: Entry, event: dict, at, source, prices, pol
 
 
 
-# Ingest writes every envelope head in this order; agent and run names cannot hold quotes or
-# escapes, so their columns can be read off the head without decoding the whole event.
-_HEAD = re.compile(rb'\{"event_id":"[^"\\]*","type":"([A-Za-z]+)","schema_version":\d+,"agent":"([^"\\]*)",'
-                   rb'"run":"([^"\\]*)","at":"([^"\\]*)"')  # fmt: skip
-
-
 def archive_rows(entries: Iterable[Entry]) -> pa.Table:
     """The cold log: every entry as logged, with a few columns to filter on. An entry that is
     not a readable event is archived all the same (with empty columns): the archive is the log."""
     rows = _Columns(ARCHIVE_SCHEMA)
     for entry in entries:
-        head = _HEAD.match(entry.data)
         try:
-            if head:
-                kind, agent, run, at = (g.decode() for g in head.groups())
-                at = _time(at)
-            else:  # written by something else than ingest: read it the slow way
-                event = orjson.loads(entry.data)
-                kind, agent, run, at = event.get("type"), event.get("agent"), event.get("run"), _time(event.get("at"))
+            event = orjson.loads(entry.data)
+            kind, agent, run, at = event.get("type"), event.get("agent"), event.get("run"), _time(event.get("at"))
         except (ValueError, TypeError, AttributeError):
             kind = agent = run = at = None
         rows.add({"partition": entry.partition, "stream_id": entry.stream_id, "type": kind, "agent": agent,
