@@ -194,12 +194,11 @@ class EventLog:
             groups = await self._redis.xinfo_groups(key)
         except aioredis.ResponseError:  # no such key yet
             return 0
-        if not any((g["name"].decode() if isinstance(g["name"], bytes) else g["name"]) == self._group for g in groups):
-            return int(await self._redis.xlen(key))  # no scorer has started: everything is backlog
-        worst = 0  # every consumer group (scorer, archiver) holds the stream until it has acked
         for g in groups:
-            lag = g.get("lag")
-            if lag is None:  # Redis cannot compute it (entries deleted): be conservative
-                lag = await self._redis.xlen(key)
-            worst = max(worst, int(lag) + int(g.get("pending", 0)))
-        return worst
+            name = g["name"].decode() if isinstance(g["name"], bytes) else g["name"]
+            if name == self._group:
+                lag = g.get("lag")
+                if lag is None:  # Redis cannot compute it (entries deleted): be conservative
+                    lag = await self._redis.xlen(key)
+                return int(lag) + int(g.get("pending", 0))
+        return int(await self._redis.xlen(key))  # no scorer has started: everything is backlog

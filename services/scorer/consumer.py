@@ -12,7 +12,6 @@ from services.scorer.core.project import Entry
 
 
 DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
-ARCHIVER_GROUP = "archiver"
 
 
 def errors_key(partition: int) -> str:
@@ -110,26 +109,26 @@ class Group:
         await pipe.execute()
 
     async def trim(self) -> int:
-        """XTRIM MINID each partition up to what every consumer group has acknowledged.
+        """XTRIM MINID each partition up to what the group has acknowledged (and so archived).
 
-        Nothing is trimmed before the archiver group exists: an entry leaves Redis only once
-        the archiver has committed it to ``archive/events`` (which replaces it for replays)
-        and the scorer has committed its projection. Pending or undelivered entries of any
-        group stay.
+        Entries still pending or not yet delivered stay; an acknowledged entry was committed
+        to the tables and the archive before its XACK, so the archive replaces it for replays.
         """
         removed = 0
         for p in range(self.partitions):
             key = streams.stream_key(p)
             groups = {g["name"].decode(): g for g in await self.redis.xinfo_groups(key)}
-            if self.group not in groups or ARCHIVER_GROUP not in groups:
+            mine = groups.get(self.group)
+            if mine is None:
                 continue
+            # never trim past what any group on this stream still needs
             floor = min(_next_id(g["last-delivered-id"]) for g in groups.values())
-            for name, g in groups.items():
-                if g["pending"]:
-                    pending = await self.redis.xpending(key, name)
-                    floor = min(floor, _key(pending["min"]))
+            pending = await self.redis.xpending(key, self.group)
+            if pending["pending"]:
+                floor = min(floor, _key(pending["min"]))
             removed += await self.redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False)
         return removed
+
 
 
 def _key(stream_id: bytes | str) -> tuple[int, int]:

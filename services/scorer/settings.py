@@ -15,6 +15,4 @@ class ScorerSettings(CommonSettings):
     max_deliveries: int = Field(default=5, ge=1, description="Tries before an entry goes to the dead-letter stream")
     compact_every: int = Field(default=50, ge=1, description="Commits between compactions of the tables")
     stats_interval_s: float = Field(default=0.3, gt=0, description="Run stats are refreshed at most this often")
-    archive_batch_size: int = Field(default=10_000, ge=1, le=50_000, description="Entries per archive commit")
-    archive_poll_ms: int = Field(default=500, ge=1, description="How often the archiver reads the stream")
     poll_ms: int = Field(default=100, ge=1, description="XREADGROUP block time")

@@ -177,14 +177,6 @@ class Tables:
             self.refresh_stats(proj.runs, gen=gen)
         return written
 
-    def append_archive(self, rows: pa.Table, *, maybe_seen: bool = False) -> int:
-        """Commit raw events to ``archive/events`` (the archiver group's write)."""
-        if maybe_seen:
-            rows = unseen(self.archive_path, rows)
-        if rows.num_rows:
-            self._append(self.archive_path, rows, "archive")
-        return rows.num_rows
-
     def _purge_run(self, gen: Generation, agent: str, run: str) -> None:
         """A deleted run's results go physically too (readers already hide it via its tombstone)."""
         dt = gen.table("results")

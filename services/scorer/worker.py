@@ -21,10 +21,10 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
-from services.scorer.consumer import ARCHIVER_GROUP, Group
+from services.scorer.consumer import Group
 from services.scorer.jobs import poll_jobs
 from services.scorer.core.pricing import PriceTable, default_price_table
-from services.scorer.core.project import Entry, Projection, archive_rows, project
+from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables
@@ -87,8 +87,7 @@ class Scorer:
     async def _commit(self, entries: list[Entry], proj: Projection, *, maybe_seen: bool = False) -> None:
         async with self._lock:
             t0 = time.perf_counter()
-            # the archive has its own consumer group (Archiver): one Delta commit less per batch
-            await asyncio.to_thread(self.tables.apply, proj, maybe_seen=maybe_seen, archive=False, stats=False)
+            await asyncio.to_thread(self.tables.apply, proj, maybe_seen=maybe_seen, stats=False)
             failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
             ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
             await self.group.ack(ok, retried=maybe_seen, dirty_runs=proj.runs)
@@ -145,28 +144,6 @@ class Scorer:
                 await lock.release()
 
 
-class Archiver:
-    """The ``archiver`` consumer group: copies every entry to ``archive/events`` in large,
-    infrequent commits, then acks. The stream is trimmed only behind both groups."""
-
-    def __init__(self, group: Group, tables: Tables) -> None:
-        self.group = group
-        self.tables = tables
-
-    async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
-        if not entries:
-            return 0
-        rows = await asyncio.to_thread(archive_rows, entries)
-        await asyncio.to_thread(self.tables.append_archive, rows, maybe_seen=maybe_seen)
-        await self.group.ack(entries)
-        return len(entries)
-
-    async def reclaim_once(self, consumer: str, min_idle_ms: int) -> int:
-        # an archive write fails only on I/O, never on content: no dead letters here
-        claimed = await self.group.claim(consumer, min_idle_ms, max_deliveries=2**31)
-        return await self.process(claimed, maybe_seen=True)
-
-
 async def _raw_batch(message: dict, original_parser):
     """Skip FastStream's batch body: it JSON-parses every entry and re-serialises the list
     (~0.4 ms per entry here), and the handler reads ``raw_message`` anyway."""
@@ -178,12 +155,13 @@ async def _raw_batch(message: dict, original_parser):
         message["data"] = data
 
 
-def _handler(take, partition: int):
+def _handler(scorer: Scorer, partition: int):
     async def handle(msg: RedisStreamMessage) -> None:
-        """Raw entries straight from XREADGROUP: the consumer decodes them once, itself."""
+        """Raw entries straight from XREADGROUP: the projection decodes them once, itself."""
         raw = msg.raw_message
-        await take([Entry(partition, sid.decode(), fields.get(b"__data__", b""))
-                    for sid, fields in zip(raw["message_ids"], raw["data"])])  # fmt: skip
+        entries = [Entry(partition, sid.decode(), fields[b"__data__"])
+                   for sid, fields in zip(raw["message_ids"], raw["data"])]  # fmt: skip
+        await scorer.submit(entries)
 
     return handle
 
@@ -197,20 +175,14 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
     broker = RedisBroker(settings.redis_url, socket_timeout=30, log_level=logging.DEBUG)
     client = aioredis.from_url(settings.redis_url, socket_timeout=30)
     group = Group(client, settings.stream_partitions, settings.scorer_group)
-    archive_group = Group(client, settings.stream_partitions, ARCHIVER_GROUP)
-    tables = Tables(settings.data_dir)
-    scorer = Scorer(settings, group, tables, default_price_table())
-    archiver = Archiver(archive_group, tables)
+    scorer = Scorer(settings, group, Tables(settings.data_dir), default_price_table())
     name = consumer_name(settings)
 
     for partition in range(settings.stream_partitions):
-        key = streams.stream_key(partition)
-        scoring = StreamSub(key, group=settings.scorer_group, consumer=name, batch=True,
-                            max_records=settings.batch_size, polling_interval=settings.poll_ms)  # fmt: skip
-        archiving = StreamSub(key, group=ARCHIVER_GROUP, consumer=name, batch=True,
-                              max_records=settings.archive_batch_size, polling_interval=settings.archive_poll_ms)  # fmt: skip
-        for sub, take in ((scoring, scorer.submit), (archiving, archiver.process)):
-            broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL, parser=_raw_batch)(_handler(take, partition))
+        sub = StreamSub(streams.stream_key(partition), group=settings.scorer_group, consumer=name, batch=True,
+                        max_records=settings.batch_size, polling_interval=settings.poll_ms)  # fmt: skip
+
+        broker.subscriber(stream=sub, ack_policy=AckPolicy.MANUAL, parser=_raw_batch)(_handler(scorer, partition))
 
     app = FastStream(broker)
     tasks: list[asyncio.Task] = []
@@ -218,7 +190,6 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
     @app.on_startup
     async def _groups() -> None:
         await group.ensure()
-        await archive_group.ensure()
 
     @app.after_startup
     async def _reclaimer() -> None:
@@ -226,7 +197,6 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
             while True:
                 try:
                     await scorer.reclaim_once(name)
-                    await archiver.reclaim_once(name, settings.claim_idle_ms)
                 except Exception:  # noqa: BLE001 - keep reclaiming; the entries stay pending
                     log.exception("reclaim failed")
                 await asyncio.sleep(settings.claim_interval_s)

@@ -212,18 +212,3 @@ def _result_row(result: dict, entry: Entry, event: dict, at, source, prices, pol
     return row, verdict
 
 
-
-
-def archive_rows(entries: Iterable[Entry]) -> pa.Table:
-    """The cold log: every entry as logged, with a few columns to filter on. An entry that is
-    not a readable event is archived all the same (with empty columns): the archive is the log."""
-    rows = _Columns(ARCHIVE_SCHEMA)
-    for entry in entries:
-        try:
-            event = orjson.loads(entry.data)
-            kind, agent, run, at = event.get("type"), event.get("agent"), event.get("run"), _time(event.get("at"))
-        except (ValueError, TypeError, AttributeError):
-            kind = agent = run = at = None
-        rows.add({"partition": entry.partition, "stream_id": entry.stream_id, "type": kind, "agent": agent,
-                  "run": run, "at": at, "data": entry.data})  # fmt: skip
-    return rows.table()
