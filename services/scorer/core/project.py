@@ -80,6 +80,14 @@ class Projection:
     archive: pa.Table
     failures: list[tuple[Entry, str]] = field(default_factory=list)
 
+    def merged(self, other: Projection) -> Projection:
+        return Projection(
+            pa.concat_tables([self.results, other.results]),
+            pa.concat_tables([self.run_events, other.run_events]),
+            pa.concat_tables([self.archive, other.archive]),
+            self.failures + other.failures,
+        )
+
     @property
     def runs(self) -> set[tuple[str, str]]:
         """(agent, run) pairs this batch touched."""
