@@ -15,5 +15,5 @@ class ScorerSettings(CommonSettings):
     max_deliveries: int = Field(default=5, ge=1, description="Tries before an entry goes to the dead-letter stream")
     compact_every: int = Field(default=50, ge=1, description="Commits between compactions of the tables")
     min_commit_interval_s: float = Field(default=0.25, ge=0, description="Batches arriving sooner are merged into one commit")
-    stats_interval_s: float = Field(default=0.3, gt=0, description="Run stats are refreshed at most this often")
+    stats_interval_s: float = Field(default=0.1, gt=0, description="Run stats are refreshed at most this often")
     poll_ms: int = Field(default=100, ge=1, description="XREADGROUP block time")
