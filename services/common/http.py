@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import msgspec
-import orjson
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
@@ -92,32 +91,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(adapter: TypeAdapter, body: bytes, *, empty_ok: bool = False, fast: msgspec.json.Decoder | None = None):
-    """Validate raw JSON bytes: 400 for malformed JSON, 422 for wrong content.
-
-    With ``fast`` (a msgspec mirror of the model, see ``schemas.fast``) the body is decoded
-    by it; only when it refuses does the pydantic ``adapter`` run, to give the precise
-    message, or to accept what the lenient contract allows (and re-decode its output).
-    """
+def parse_json(adapter: TypeAdapter, body: bytes, *, empty_ok: bool = False):
+    """Validate raw JSON bytes with ``adapter``: 400 for malformed JSON, 422 for wrong content."""
     if not body.strip():
         if empty_ok:
             body = b"{}"
         else:
             raise ApiError(400, "Request body is empty: send a JSON object")
-    if fast is not None:
-        try:
-            return fast.decode(body)
-        except msgspec.DecodeError as exc:
-            refused = exc
-        model = _validate(adapter, body)
-        try:
-            return fast.decode(adapter.dump_json(model))
-        except msgspec.DecodeError:
-            raise ApiError(422, str(refused)) from None
-    return _validate(adapter, body)
-
-
-def _validate(adapter: TypeAdapter, body: bytes):
     try:
         return adapter.validate_json(body)
     except ValidationError as exc:

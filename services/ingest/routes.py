@@ -70,11 +70,21 @@ def _name(value: str, what: str) -> str:
 
 
 def _decode_batch(body: bytes, adapter: TypeAdapter, fast_decode, decoder) -> tuple[Any, list | None]:
-    """The validated batch and, when the fast path accepted it, each result's own JSON span."""
+    """The validated batch and, when the fast path accepted it, each result's own JSON span.
+
+    The msgspec mirror (``schemas.fast``) decodes first; only a body it refuses goes to the
+    pydantic contract, which either refuses it with the precise message (empty, malformed,
+    wrong content) or accepts what the lenient contract allows, re-decoded from its output.
+    """
     try:
         return fast_decode(body)
+    except msgspec.DecodeError as exc:
+        refused = exc
+    model = parse_json(adapter, body)
+    try:
+        return decoder.decode(adapter.dump_json(model)), None
     except msgspec.DecodeError:
-        return parse_json(adapter, body, fast=decoder), None  # pydantic's message, or its normalisation
+        raise ApiError(422, str(refused)) from None
 
 
 def _link(request: Request, agent: str, run: str) -> str:
@@ -104,8 +114,6 @@ async def sync_results(
 ):
     """Sync up to 1,000 results: creates a run, or appends to ``test_run_id`` (incremental syncs)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    if not body.strip():
-        parse_json(_SYNC, body)  # the empty-body message
     req, raw = _decode_batch(body, _SYNC, fast.decode_sync, fast.SYNC_DECODER)
     return _answer(request, await _service(request).sync(req, who, idem, body, raw))
 
@@ -143,8 +151,6 @@ async def append_results(
     """Append a batch of up to 1,000 results to a run."""
     agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    if not body.strip():
-        parse_json(_APPEND, body)  # the empty-body message
     req, raw = _decode_batch(body, _APPEND, fast.decode_append, fast.APPEND_DECODER)
     return _answer(request, await _service(request).append(agent, run, req, who, idem, body, raw))
 

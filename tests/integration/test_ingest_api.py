@@ -231,3 +231,11 @@ async def test_dead_letters_are_listed_and_redriven_over_http(make_client, rclie
     assert moved.status_code == 200
     assert rclient.xlen(dead_letter_key(0)) == 0
     assert rclient.xrange(STREAM)[-1][1][b"__data__"] == b'{"type": "ResultsSynced"}'
+
+
+async def test_what_the_lenient_contract_allows_is_accepted_and_logged_normalised(client, rclient):
+    result = make_result(1) | {"duration_ms": "1210", "complete": None}  # a number sent as text
+    resp = await client.post("/v1/test-runs/sync", json={"agent_name": "a1", "results": [result]})
+    assert resp.status_code == 201, resp.text
+    logged = [e for e in events(rclient) if e.type == "ResultsSynced"][0].payload.results[0]
+    assert logged.duration_ms == 1210.0
