@@ -17,7 +17,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,23 +136,29 @@ def _tail_index(tail: list[Entry]) -> pa.Table:
                                             ("at", pa.timestamp("us", tz="UTC"))]))  # fmt: skip
 
 
+def _archived(path: str, keep: frozenset | None) -> Iterator[tuple[list[Entry], int]]:
+    """An archive file in bounded batches: (entries of the kept runs, rows read)."""
+    for batch in pq.ParquetFile(path.removeprefix("file://")).iter_batches(
+        batch_size=READ_BATCH, columns=["partition", "stream_id", "agent", "run", "data"]
+    ):
+        entries = [
+            Entry(p, s, d)
+            for p, s, a, r, d in zip(*(batch.column(i).to_pylist() for i in range(5)))
+            if keep is None or (a, r) in keep
+        ]
+        yield entries, batch.num_rows
+
+
 def _replay_files(files: list[str], gen_root: str, keep: frozenset | None, deleted: frozenset, counter) -> int:
     """Worker process: project archive rows of ``files`` into the generation at ``gen_root``."""
     prices = default_price_table()
     gen = Generation(Path(gen_root))
     done = 0
     for path in files:
-        for batch in pq.ParquetFile(path.removeprefix("file://")).iter_batches(
-            batch_size=READ_BATCH, columns=["partition", "stream_id", "agent", "run", "data"]
-        ):
-            entries = [
-                Entry(p, s, d)
-                for p, s, a, r, d in zip(*(batch.column(i).to_pylist() for i in range(5)))
-                if keep is None or (a, r) in keep
-            ]
+        for entries, read in _archived(path, keep):
             done += _apply(entries, gen, prices, deleted)
             with counter.get_lock():
-                counter.value += batch.num_rows
+                counter.value += read
     return done
 
 
@@ -258,14 +264,11 @@ class Rescorer:
         new_files = [f for f in _archive_files(self.tables) if f not in seen_files]
         entries = [e for e in _tail(self.redis, self.partitions) if keep is None or _run_of(e) in keep]
         for path in new_files:
-            for batch in pq.ParquetFile(path.removeprefix("file://")).iter_batches(
-                batch_size=READ_BATCH, columns=["partition", "stream_id", "agent", "run", "data"]
-            ):
-                entries.extend(Entry(p, s, d) for p, s, a, r, d in zip(*(batch.column(i).to_pylist() for i in range(5)))
-                               if keep is None or (a, r) in keep)  # fmt: skip
+            for more, _ in _archived(path, keep):
+                entries.extend(more)
         if entries:
             _apply(entries, gen, prices, deleted, maybe_seen=True)
-            self.tables.refresh_stats({_run_of(e) for e in entries if _run_of(e)}, gen=gen)
+            self.tables.refresh_stats({run for run in map(_run_of, entries) if run}, gen=gen)
 
 
 _COUNTER = None
