@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import orjson
@@ -146,3 +148,17 @@ def describe_errors(errors: list[dict[str, Any]], limit: int = 5) -> str:
 
 def _public_errors(errors: list[dict[str, Any]], limit: int = 20) -> list[dict[str, Any]]:
     return [{"loc": _loc(e), "type": e.get("type"), "message": _describe_one(e)} for e in errors[:limit]]
+
+
+def chain_lifespan(app: FastAPI, part: Callable[[FastAPI], AbstractAsyncContextManager[None]]) -> None:
+    """Run ``part(app)`` inside the app's existing lifespan: how one process hosts several services
+    (``services.api``) while each service still owns its own start-up and shut-down."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            async with part(a):
+                yield state
+
+    app.router.lifespan_context = lifespan

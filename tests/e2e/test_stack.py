@@ -41,11 +41,11 @@ def wait_for(log: Path, pattern: str, proc: subprocess.Popen, timeout: float = 3
     raise AssertionError(f"{pattern!r} not seen:\n{log.read_text()}")
 
 
-def test_stack_creates_a_key_runs_ingest_on_persistent_redis_and_stops_everything(tmp_path):
+def test_stack_creates_a_key_runs_the_api_on_persistent_redis_and_stops_everything(tmp_path):
     proc, log = start_stack(tmp_path)
     try:
         key = wait_for(log, r"shown only this once:\s+(\S+)", proc).group(1)
-        url = wait_for(log, r"ingest\s+(http://\S+)", proc).group(1)
+        url = wait_for(log, r"api\s+(http://\S+)", proc).group(1)
         wait_for(log, r"running; Ctrl-C stops everything", proc)
         wait_for(log, r"scorer\s+consumer group 'scorer'", proc)
         deadline = time.monotonic() + 20

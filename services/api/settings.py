@@ -1,0 +1,9 @@
+"""Settings of the combined API process: the union of the services it hosts."""
+
+from __future__ import annotations
+
+from services.ingest.settings import IngestSettings
+
+
+class ApiSettings(IngestSettings):
+    pass
