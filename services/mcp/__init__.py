@@ -1,0 +1,1 @@
+"""MCP server: the seed's ``invarium_*`` tools for IDE agents, a thin client of the REST API."""

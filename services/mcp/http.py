@@ -1,0 +1,56 @@
+"""Streamable HTTP transport: the MCP endpoint at ``/mcp`` on the API's own port.
+
+The caller's API key is the ``Authorization: Bearer`` header of the MCP HTTP request; the tools
+forward it unchanged to the REST routes, so the MCP endpoint has exactly the caller's rights and
+the same error texts (a missing or wrong key reads ``Authentication failed: invalid API key``).
+
+The REST calls do not leave the process: they go through an in-process ASGI transport into the
+same FastAPI app, so they work behind any proxy or gateway (no dependence on the public URL being
+reachable from inside the container) and cost no socket hop. Links in the answers still use the
+public base URL (INVARIUM_BASE_URL), because the REST answers carry it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+from fastapi import FastAPI
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+
+from services.client import InvariumClient
+from services.common.http import chain_lifespan
+from services.common.settings import CommonSettings
+from services.mcp.server import build_server
+
+MCP_PATH = "/mcp"
+
+
+def bearer_key(headers: Mapping[str, str] | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header (or ``X-API-Key``), else None."""
+    if not headers:
+        return None
+    auth = headers.get("authorization") or headers.get("Authorization") or ""
+    scheme, _, key = auth.partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return key.strip()
+    return headers.get("x-api-key") or headers.get("X-API-Key") or None
+
+
+def install(app: FastAPI, settings: CommonSettings) -> MCPServer:
+    """Add the MCP endpoint to ``app`` and run its session manager inside the app's lifespan."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    def client_for(ctx: Context) -> InvariumClient:
+        return InvariumClient(settings.public_base_url, bearer_key(ctx.headers), transport=transport, retries=0)
+
+    server = build_server(client_for)
+    # Stateless: any API worker or replica can answer any request (no session affinity needed).
+    starlette = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, host=settings.host
+    )
+    app.router.routes.extend(starlette.routes)  # the exact path /mcp, without a mount's trailing-slash redirect
+    chain_lifespan(app, lambda _: server.session_manager.run())
+    app.state.mcp = server
+    return server
