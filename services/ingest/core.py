@@ -7,7 +7,6 @@ same input always yields the same events.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,9 +58,8 @@ def envelope(event_type: str, *, event_id: str, agent: str, run: str, at: str, p
 
 
 def prepare_results(
-    results: Sequence[fast.TestCaseResult],
+    batch: fast.Batch,
     *,
-    raw: Sequence[bytes] | None = None,
     agent: str,
     run: str,
     source: str,
@@ -72,9 +70,9 @@ def prepare_results(
     """Redact, fill in missing result ids (``<sync_id>-<n>``) and serialize one event per result.
 
     The envelope is assembled around each result's JSON bytes (the same shape ``envelope``
-    writes): ``raw[n]``, the client's own bytes for ``results[n]``, when given and the result
-    has its id, else the result re-encoded. Only results the pre-check flags are decoded
-    again for the full redactor.
+    writes): the client's own bytes when the result has its id, else the result re-encoded
+    with a server-made one. Only results the pre-check flags are decoded again for the full
+    redactor.
     """
     head = orjson.dumps(
         {"type": "ResultsSynced", "schema_version": SCHEMA_VERSION, "agent": agent, "run": run, "at": iso(at)}
@@ -82,15 +80,11 @@ def prepare_results(
     payload_head = orjson.dumps({"sync_id": sync_id, "source": source})[:-1] + b',"results":['
     sid = orjson.dumps(sync_id)[1:-1]
     encode = fast.RESULT_ENCODER.encode
-    datas: list[bytes] = []
-    ids: list[str] = []
-    for n, r in enumerate(results):
-        if r.result_id is None:
-            r = msgspec.structs.replace(r, result_id=f"{sync_id}-{n:04d}")
-            datas.append(encode(r))
-        else:
-            datas.append(raw[n] if raw is not None else encode(r))
-        ids.append(r.result_id)  # type: ignore[arg-type]
+    datas: list[bytes] = list(batch.spans)  # type: ignore[arg-type]
+    ids: list[str] = list(batch.ids)  # type: ignore[arg-type]
+    for n, r in batch.unnamed.items():
+        ids[n] = f"{sync_id}-{n:04d}"
+        datas[n] = encode(msgspec.structs.replace(r, result_id=ids[n]))
     if redact:
         for n in flag_for_redaction(datas):
             datas[n] = encode(redact_result(msgspec.json.decode(datas[n])))  # msgspec: ints of any size

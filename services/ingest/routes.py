@@ -69,8 +69,8 @@ def _name(value: str, what: str) -> str:
         raise ApiError(422, str(exc)) from None
 
 
-def _decode_batch(body: bytes, adapter: TypeAdapter, fast_decode, decoder) -> tuple[Any, list | None]:
-    """The validated batch and, when the fast path accepted it, each result's own JSON span.
+def _decode_batch(body: bytes, adapter: TypeAdapter, fast_decode) -> tuple[Any, fast.Batch]:
+    """The validated batch head and its results (``schemas.fast.Batch``).
 
     The msgspec mirror (``schemas.fast``) decodes first; only a body it refuses goes to the
     pydantic contract, which either refuses it with the precise message (empty, malformed,
@@ -82,7 +82,7 @@ def _decode_batch(body: bytes, adapter: TypeAdapter, fast_decode, decoder) -> tu
         refused = exc
     model = parse_json(adapter, body)
     try:
-        return decoder.decode(adapter.dump_json(model)), None
+        return fast_decode(adapter.dump_json(model))
     except msgspec.DecodeError:
         raise ApiError(422, str(refused)) from None
 
@@ -114,8 +114,8 @@ async def sync_results(
 ):
     """Sync up to 1,000 results: creates a run, or appends to ``test_run_id`` (incremental syncs)."""
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req, raw = _decode_batch(body, _SYNC, fast.decode_sync, fast.SYNC_DECODER)
-    return _answer(request, await _service(request).sync(req, who, idem, body, raw))
+    req, batch = _decode_batch(body, _SYNC, fast.decode_sync)
+    return _answer(request, await _service(request).sync(req, batch, who, idem, body))
 
 
 @router.post(
@@ -151,8 +151,8 @@ async def append_results(
     """Append a batch of up to 1,000 results to a run."""
     agent, run = _name(agent_name, "agent_name"), _name(test_run_id, "test_run_id")
     body = await read_body(request, request.app.state.settings.max_body_bytes)
-    req, raw = _decode_batch(body, _APPEND, fast.decode_append, fast.APPEND_DECODER)
-    return _answer(request, await _service(request).append(agent, run, req, who, idem, body, raw))
+    req, batch = _decode_batch(body, _APPEND, fast.decode_append)
+    return _answer(request, await _service(request).append(agent, run, req, batch, who, idem, body))
 
 
 @router.post("/agents/{agent_name}/test-runs/{test_run_id}/complete", response_model=RunResponse, responses=_ERRORS)

@@ -36,7 +36,7 @@ class IngestService:
         self._clock = clock
 
     async def sync(
-        self, req: fast.SyncRequest, who: Principal, idem_key: str | None, body: bytes, raw: list | None = None
+        self, req: fast.SyncHead, batch: fast.Batch, who: Principal, idem_key: str | None, body: bytes
     ) -> Written:
         if req.test_run_id is None:
             run = derived_run_id(who.key_id, req.agent_name, idem_key) if idem_key else f"tr_{secrets.token_hex(8)}"
@@ -46,7 +46,7 @@ class IngestService:
         fp = request_fingerprint("sync", body) if idem_key else ""
         return await self._write(
             req.agent_name, run, mode, who, idem_key, fp,
-            source=req.source, run_mode="sync", results=req, raw=raw, complete=req.complete,
+            source=req.source, run_mode="sync", results=batch, complete=req.complete,
         )  # fmt: skip
 
     async def create_run(self, agent: str, req: CreateRunRequest, who: Principal, idem_key: str | None, body: bytes):
@@ -58,11 +58,10 @@ class IngestService:
         return await self._write(agent, run, "create", who, idem_key, fp, source=req.source, run_mode="streaming")
 
     async def append(
-        self, agent: str, run: str, req: fast.AppendResultsRequest, who: Principal, idem_key, body: bytes,
-        raw: list | None = None,
-    ) -> Written:  # fmt: skip
+        self, agent: str, run: str, req: fast.AppendHead, batch: fast.Batch, who: Principal, idem_key, body: bytes
+    ) -> Written:
         fp = request_fingerprint("append", agent, run, body) if idem_key else ""
-        return await self._write(agent, run, "append", who, idem_key, fp, results=req, raw=raw, complete=req.complete)
+        return await self._write(agent, run, "append", who, idem_key, fp, results=batch, complete=req.complete)
 
     async def complete(self, agent: str, run: str, who: Principal, idem_key: str | None) -> Written:
         fp = request_fingerprint("complete", agent, run)
@@ -70,7 +69,7 @@ class IngestService:
 
     async def _write(
         self, agent, run, mode, who: Principal, idem_key, fp, *,
-        source="api", run_mode="sync", results: fast.SyncRequest | fast.AppendResultsRequest | None = None, raw=None, complete=False,
+        source="api", run_mode="sync", results: fast.Batch | None = None, complete=False,
     ) -> Written:  # fmt: skip
         if results is not None:
             await self._check_backlog(agent, run)
@@ -78,7 +77,7 @@ class IngestService:
         sync_id = secrets.token_hex(8)
         prepared = (
             prepare_results(
-                results.results, raw=raw, agent=agent, run=run, source=source, sync_id=sync_id, at=now,
+                results, agent=agent, run=run, source=source, sync_id=sync_id, at=now,
                 redact=self._settings.redact_pii,
             )
             if results is not None

@@ -99,11 +99,29 @@ def test_fast_path_never_accepts_what_the_contract_refuses(mutations):
             return  # the path no longer exists after an earlier mutation
     body = orjson.dumps(doc)
     try:
+        fast.decode_sync(body)  # the hot path: per-result checks must agree with the whole-body decode
+        hot_path_accepts = True
+    except msgspec.ValidationError:
+        hot_path_accepts = False
+    try:
         fast_out = normalized_fast(body)
     except msgspec.ValidationError:
-        return  # refused by the fast path: the pydantic path decides, as in production
+        assert not hot_path_accepts, "the per-result checks accepted what the mirror refuses"
+        return
+    assert hot_path_accepts, "the per-result checks refused what the mirror accepts"  # refused by the fast path: the pydantic path decides, as in production
     try:
         expected = normalized_pydantic(body)
     except ValidationError as exc:
         pytest.fail(f"fast path accepted a body the contract refuses: {exc}")
     assert fast_out == expected
+
+
+def test_results_without_an_id_get_a_server_made_one_and_errors_say_which_result():
+    results = make_batch(3)
+    del results[1]["result_id"]
+    _, batch = fast.decode_sync(orjson.dumps({"agent_name": "a", "results": results}))
+    assert batch.ids == [results[0]["result_id"], None, results[2]["result_id"]]
+    assert list(batch.unnamed) == [1] and batch.unnamed[1].scenario_id == results[1]["scenario_id"]
+    results[2]["complexity"] = "hard"
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.results\[2\]\.complexity"):
+        fast.decode_sync(orjson.dumps({"agent_name": "a", "results": results}))

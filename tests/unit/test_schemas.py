@@ -65,10 +65,10 @@ def test_a_newer_schema_version_is_refused_not_guessed():
 
 
 def test_ingest_serializes_events_the_contract_accepts():
-    req = fast.SYNC_DECODER.decode(json.dumps(ISSUE_EXAMPLE))
+    _, batch = fast.decode_sync(json.dumps(ISSUE_EXAMPLE).encode())
     at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-    prepared = prepare_results(req.results, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
-    again = prepare_results(req.results, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
+    prepared = prepare_results(batch, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
+    again = prepare_results(batch, agent="customer-support-agent", run="tr_1", source="ci", sync_id="s1", at=at)
     assert prepared == again  # deterministic: no clock or randomness inside
     event = parse_event(json.loads(prepared.entries[0]))
     assert isinstance(event, ResultsSynced)
