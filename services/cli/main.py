@@ -13,6 +13,8 @@ import sys
 from services.cli import read_cmds, write_cmds  # noqa: F401  (registers the commands)
 from services.cli.common import app
 
+__all__ = ["app", "main"]
+
 
 def main() -> None:
     app(prog_name="invarium")
