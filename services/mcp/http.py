@@ -13,11 +13,13 @@ public base URL (INVARIUM_BASE_URL), because the REST answers carry it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 
 from services.client import InvariumClient
 from services.common.http import chain_lifespan
@@ -38,6 +40,22 @@ def bearer_key(headers: Mapping[str, str] | None) -> str | None:
     return headers.get("x-api-key") or headers.get("X-API-Key") or None
 
 
+def transport_security(settings: CommonSettings) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection when bound to loopback (the SDK's default), also admitting the public
+    host of INVARIUM_BASE_URL so a reverse proxy in front of a loopback-bound API still works.
+    Bound to all interfaces, the gateway in front decides which hosts reach it."""
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if settings.base_url:
+        public = urlsplit(settings.base_url)
+        if public.hostname:
+            hosts += [public.netloc, public.hostname, f"{public.hostname}:*"]
+            origins.append(f"{public.scheme}://{public.netloc}")
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
 def install(app: FastAPI, settings: CommonSettings) -> MCPServer:
     """Add the MCP endpoint to ``app`` and run its session manager inside the app's lifespan."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -48,7 +66,10 @@ def install(app: FastAPI, settings: CommonSettings) -> MCPServer:
     server = build_server(client_for)
     # Stateless: any API worker or replica can answer any request (no session affinity needed).
     starlette = server.streamable_http_app(
-        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, host=settings.host
+        streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, host=settings.host,
+        transport_security=transport_security(settings),
+        # a 1,000-result invarium_sync_results is as large as a REST sync: same limit
+        max_request_body_size=getattr(settings, "max_body_bytes", DEFAULT_MAX_REQUEST_BODY_SIZE),
     )
     app.router.routes.extend(starlette.routes)  # the exact path /mcp, without a mount's trailing-slash redirect
     chain_lifespan(app, lambda _: server.session_manager.run())

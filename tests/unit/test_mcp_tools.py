@@ -130,3 +130,13 @@ def test_bearer_key_from_headers():
     assert bearer_key({"Authorization": "bearer  abc "}) == "abc"
     assert bearer_key({"x-api-key": "k2"}) == "k2"
     assert bearer_key({"authorization": "Basic xyz"}) is None and bearer_key(None) is None
+
+
+def test_transport_security_admits_the_public_host_behind_a_proxy():
+    from services.common.settings import CommonSettings
+    from services.mcp.http import transport_security
+
+    loopback = transport_security(CommonSettings(host="127.0.0.1", base_url="https://invarium.example.com"))
+    assert "invarium.example.com" in loopback.allowed_hosts and "localhost:*" in loopback.allowed_hosts
+    assert "https://invarium.example.com" in loopback.allowed_origins
+    assert transport_security(CommonSettings(host="0.0.0.0")) is None
