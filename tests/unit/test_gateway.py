@@ -40,7 +40,7 @@ def _sample(template: str) -> str:
 
 def test_every_ingest_route_goes_to_ingest():
     app = create_app(IngestSettings(api_keys="k0123456789abcdef:admin"))
-    paths = [r.path for r in app.routes if r.path.startswith("/v1/")]
+    paths = [p for p in app.openapi()["paths"] if p.startswith("/v1/")]
     assert paths, "no ingest routes found"
     for path in paths:
         assert route(_sample(path)) == "ingest", path
