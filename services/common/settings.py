@@ -27,10 +27,15 @@ class CommonSettings(BaseSettings):
     )
     api_keys: str = Field(default="", repr=False, description="key:role pairs, comma-separated")
     base_url: str = ""
+    mcp_rest_url: str = Field(
+        default="",
+        description="Where the MCP tools at /mcp call the REST routes; empty: in process, into the app that hosts "
+        "/mcp (the combined API). Set it when /mcp runs in a process without every route, e.g. http://gateway:8000",
+    )
     stream_partitions: int = Field(default=1, ge=1, le=1024)
     scorer_group: str = "scorer"
 
-    @field_validator("base_url")
+    @field_validator("base_url", "mcp_rest_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

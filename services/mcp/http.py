@@ -4,15 +4,18 @@ The caller's API key is the ``Authorization: Bearer`` header of the MCP HTTP req
 forward it unchanged to the REST routes, so the MCP endpoint has exactly the caller's rights and
 the same error texts (a missing or wrong key reads ``Authentication failed: invalid API key``).
 
-The REST calls do not leave the process: they go through an in-process ASGI transport into the
-same FastAPI app, so they work behind any proxy or gateway (no dependence on the public URL being
-reachable from inside the container) and cost no socket hop. Links in the answers still use the
-public base URL (INVARIUM_BASE_URL), because the REST answers carry it.
+By default the REST calls do not leave the process: they go through an in-process ASGI transport
+into the same FastAPI app (the combined API of ``make up`` hosts every route), so they work behind
+any proxy or gateway (no dependence on the public URL being reachable from inside the container)
+and cost no socket hop. Where /mcp is hosted by a process that lacks some routes (docker-compose
+routes /mcp to the query container, while syncs and re-scores live in ingest), set
+INVARIUM_MCP_REST_URL to a URL that reaches every route (the gateway, e.g. http://gateway:8000).
+Links in the answers use the public base URL (INVARIUM_BASE_URL) either way: the REST answers carry it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -56,14 +59,17 @@ def transport_security(settings: CommonSettings) -> TransportSecuritySettings | 
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
+def rest_clients(app: FastAPI, settings: CommonSettings) -> Callable[[Context], InvariumClient]:
+    """A REST client per tool call, carrying the MCP request's own API key."""
+    if settings.mcp_rest_url:
+        return lambda ctx: InvariumClient(settings.mcp_rest_url, bearer_key(ctx.headers), retries=0)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return lambda ctx: InvariumClient(settings.public_base_url, bearer_key(ctx.headers), transport=transport, retries=0)
+
+
 def install(app: FastAPI, settings: CommonSettings) -> MCPServer:
     """Add the MCP endpoint to ``app`` and run its session manager inside the app's lifespan."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-
-    def client_for(ctx: Context) -> InvariumClient:
-        return InvariumClient(settings.public_base_url, bearer_key(ctx.headers), transport=transport, retries=0)
-
-    server = build_server(client_for)
+    server = build_server(rest_clients(app, settings))
     # Stateless: any API worker or replica can answer any request (no session affinity needed).
     starlette = server.streamable_http_app(
         streamable_http_path=MCP_PATH, stateless_http=True, json_response=True, host=settings.host,

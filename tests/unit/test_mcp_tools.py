@@ -140,3 +140,27 @@ def test_transport_security_admits_the_public_host_behind_a_proxy():
     assert "invarium.example.com" in loopback.allowed_hosts and "localhost:*" in loopback.allowed_hosts
     assert "https://invarium.example.com" in loopback.allowed_origins
     assert transport_security(CommonSettings(host="0.0.0.0")) is None
+
+
+async def test_rest_calls_go_in_process_unless_a_rest_url_is_set():
+    from fastapi import FastAPI
+
+    from services.common.settings import CommonSettings
+    from services.mcp.http import rest_clients
+
+    class Ctx:
+        headers = {"authorization": f"Bearer {GOOD_KEY}"}
+
+    app = FastAPI()
+
+    @app.get("/v1/agents")
+    async def agents():
+        return {"agents": [{"agent_name": "in-process"}]}
+
+    local = rest_clients(app, CommonSettings(port=8123))(Ctx())
+    async with local:
+        assert (await local.list_agents())["agents"][0]["agent_name"] == "in-process"
+    assert local.base_url == "http://localhost:8123"
+    remote = rest_clients(app, CommonSettings(mcp_rest_url="http://gateway:8000/"))(Ctx())
+    assert remote.base_url == "http://gateway:8000"
+    await remote.aclose()
