@@ -30,6 +30,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from services.scorer.core.project import ARCHIVE_SCHEMA, RESULTS_SCHEMA, RUN_EVENTS_SCHEMA, Projection
 from services.scorer.core.scoring import scores_from_sums
+from services.scorer.pruning import RunStarts, files_since
 
 RUN_STATS_SCHEMA = pa.schema(
     [("agent", pa.string()), ("run", pa.string()), ("as_of", pa.int64()), ("total", pa.int64()),
@@ -112,6 +113,7 @@ class Tables:
         # different threads and must not share a handle.
         self._handles: dict[tuple[str, Path], DeltaTable] = {}
         self._handles_lock = threading.Lock()
+        self.run_starts = RunStarts()
 
     def _handle(self, path: Path, purpose: str) -> DeltaTable | None:
         key = (purpose, path)
@@ -173,6 +175,7 @@ class Tables:
                                          proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
         for agent, run, _ in deleted:
             self._purge_run(gen, agent, run)
+        self.run_starts.record(proj.run_events)
         if stats:
             self.refresh_stats(proj.runs, gen=gen)
         return written
@@ -194,7 +197,7 @@ class Tables:
         if not runs:
             return
         dt = self._handle(gen.path("results"), "stats")
-        version, files = (dt.version(), dt.file_uris()) if dt is not None else (-1, [])
+        version, files = (dt.version(), self._files_for(gen, dt, runs)) if dt is not None else (-1, [])
         con = _connect()
         try:
             con.register("wanted", pa.table({"agent": [a for a, _ in runs], "run": [r for _, r in runs]}))
@@ -213,6 +216,27 @@ class Tables:
         stats = stats.append_column("bss", pa.array(bss)).append_column("aqs", pa.array(aqs))
         stats = stats.append_column("as_of", pa.array([version] * stats.num_rows, pa.int64()))
         self._append(gen.path("run_stats"), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), "stats")
+
+    def _files_for(self, gen: Generation, dt: DeltaTable, runs: list[tuple[str, str]]) -> list[str]:
+        """The results files that can hold rows of ``runs`` (``pruning``): all of them unless
+        every run's ``RunCreated`` is known."""
+        unknown = self.run_starts.missing(runs)
+        if unknown:
+            events = self._handle(gen.path("run_events"), "stats")
+            if events is not None and events.file_uris():
+                con = _connect()
+                try:
+                    con.register("wanted", pa.table({"agent": [a for a, _ in unknown], "run": [r for _, r in unknown]}))
+                    self.run_starts.learn(con.sql(
+                        "SELECT e.agent, e.run, min(e.stream_id) FROM read_parquet($files) e "
+                        "JOIN wanted w ON e.agent = w.agent AND e.run = w.run WHERE e.type = 'RunCreated' "
+                        "GROUP BY e.agent, e.run", params={"files": events.file_uris()}).fetchall())  # fmt: skip
+                finally:
+                    con.close()
+        floor = self.run_starts.floor(runs)
+        if floor is None:
+            return dt.file_uris()
+        return files_since(pa.table(dt.get_add_actions(flatten=True)), dt.table_uri, floor)
 
     # -- maintenance ---------------------------------------------------------------
     def compact(self, gen: Generation | None = None) -> dict[str, int]:

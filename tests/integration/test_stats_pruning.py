@@ -1,0 +1,68 @@
+"""A stats refresh reads only the results files that can hold the runs' rows, and the totals
+stay exactly what a full scan gives (real Delta tables, real DuckDB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.ingest.core import envelope
+from services.scorer.core.pricing import default_price_table
+from services.scorer.core.project import Entry, project
+from services.scorer.tables import Tables, latest_stats
+from tests.factories import make_batch
+
+pytestmark = pytest.mark.integration
+
+MS = 1_763_700_000_000  # a realistic (13-digit) Redis stream id time
+
+
+def batch(seq: list[int], run: str, *, created: bool, start: int) -> list[Entry]:
+    out = []
+    if created:
+        out.append(Entry(0, f"{MS + seq.pop(0)}-0", envelope("RunCreated", event_id=f"c-{run}", agent="a", run=run,
+                                                            at="2026-11-21T10:00:00.000Z", payload={"source": "ci", "mode": "sync"})))  # fmt: skip
+    for i, r in enumerate(make_batch(5, start=start)):
+        out.append(Entry(0, f"{MS + seq.pop(0)}-{i}", envelope("ResultsSynced", event_id=f"e-{run}-{start + i}", agent="a", run=run,
+                                                              at="2026-11-21T10:00:00.000Z",
+                                                              payload={"sync_id": "s", "source": "ci", "results": [r]})))  # fmt: skip
+    return out
+
+
+def totals(tables: Tables) -> dict[str, int]:
+    stats = latest_stats(tables.current().files("run_stats"))
+    return dict(zip(stats["run"].to_pylist(), stats["total"].to_pylist()))
+
+
+def test_refresh_reads_only_files_that_can_hold_the_runs_and_totals_stay_exact(tmp_path: Path):
+    prices = default_price_table()
+    seq = list(range(0, 1000, 10))
+    tables = Tables(tmp_path)
+    tables.apply(project(batch(seq, "old", created=True, start=0), prices))
+    tables.apply(project(batch(seq, "new", created=True, start=100), prices))
+    tables.apply(project(batch(seq, "old", created=False, start=200), prices))  # a late append to the old run
+    gen = tables.current()
+    dt = gen.table("results")
+    assert len(dt.file_uris()) == 3
+
+    assert len(tables._files_for(gen, dt, [("a", "new")])) == 2  # the old run's first file is skipped
+    assert len(tables._files_for(gen, dt, [("a", "old")])) == 3
+    assert totals(tables) == {"old": 10, "new": 5}
+
+    fresh = Tables(tmp_path)  # a new process: run starts come from run_events, not from memory
+    assert len(fresh._files_for(gen, dt, [("a", "new")])) == 2
+    fresh.refresh_stats([("a", "new"), ("a", "old")])
+    assert totals(fresh) == {"old": 10, "new": 5}
+
+
+def test_runs_without_a_known_start_read_every_file(tmp_path: Path):
+    prices = default_price_table()
+    seq = list(range(0, 1000, 10))
+    tables = Tables(tmp_path)
+    tables.apply(project(batch(seq, "x", created=False, start=0), prices))
+    tables.apply(project(batch(seq, "y", created=True, start=100), prices))
+    gen = tables.current()
+    dt = gen.table("results")
+    assert len(tables._files_for(gen, dt, [("a", "x"), ("a", "y")])) == 2
+    assert totals(tables) == {"x": 5, "y": 5}
