@@ -52,9 +52,10 @@ class Scorer:
         self.commits = 0
         self._lock = asyncio.Lock()  # one commit at a time per worker process
         self._queue: asyncio.Queue[tuple[list[Entry], Projection]] = asyncio.Queue(maxsize=4)
-        self._stats_at = 0.0
+        self.stats_at = 0.0
         self._stats_lock = asyncio.Lock()
         self.maintenance_due = asyncio.Event()
+        self.stats_due = asyncio.Event()  # set by each commit: its runs' stats are refreshed at once
 
     async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
         """Project, commit (with fresh run stats) and ack one batch."""
@@ -111,16 +112,17 @@ class Scorer:
                 log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
             log.debug("committed %d entries in %.0f ms", len(entries), (time.perf_counter() - t0) * 1e3)
             self.commits += 1
+            self.stats_due.set()
             if self.commits % self.settings.compact_every == 0:
                 self.maintenance_due.set()  # done beside the commits, not inside them
 
     async def refresh_stats(self, *, force: bool = False) -> None:
         """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
         the committer, in its own thread with its own table handles."""
-        if not force and time.monotonic() - self._stats_at < self.settings.stats_interval_s:
+        if not force and time.monotonic() - self.stats_at < self.settings.stats_interval_s:
             return
         async with self._stats_lock, self._stats_writer():
-            self._stats_at = time.monotonic()
+            self.stats_at = time.monotonic()
             runs = await self.group.dirty_runs()
             if runs:
                 await asyncio.to_thread(self.tables.refresh_stats, runs)
@@ -216,9 +218,14 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
                     log.exception("reclaim failed")
                 await asyncio.sleep(settings.claim_interval_s)
 
-        async def stats_loop() -> None:  # stats of the last batches before a quiet spell
+        async def stats_loop() -> None:  # right after a commit, at most every stats_interval_s
             while True:
-                await asyncio.sleep(settings.stats_interval_s / 2)
+                try:
+                    await asyncio.wait_for(scorer.stats_due.wait(), settings.stats_interval_s)
+                except TimeoutError:
+                    pass  # also look now and then: another worker's commits mark runs dirty too
+                scorer.stats_due.clear()
+                await asyncio.sleep(max(0.0, settings.stats_interval_s - (time.monotonic() - scorer.stats_at)))
                 try:
                     await scorer.refresh_stats()
                 except Exception:  # noqa: BLE001
