@@ -11,6 +11,7 @@ import orjson
 import redis
 
 from services.common import jobs
+from services.common.locks import lease_sync
 from services.scorer.replay import Progress, Rescorer, Selection
 from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables
@@ -38,8 +39,7 @@ def run_job(settings: ScorerSettings, job_id: str, workers: int | None = None) -
             client.hset(key, mapping={"phase": p.phase, "total": p.total, "done": p.done, "runs": p.runs,
                                       "generation": p.generation})  # fmt: skip
 
-    lock = client.lock(jobs.LOCK, timeout=24 * 3600, blocking=True, blocking_timeout=None)
-    with lock:
+    with lease_sync(client, jobs.LOCK):
         client.hset(key, mapping={"status": "running", "started_at": jobs.now()})
         try:
             sel = selection_of((client.hget(key, "selection") or b"{}").decode())

@@ -21,6 +21,7 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
+from services.common.locks import lease
 from services.scorer.consumer import Group
 from services.scorer.jobs import poll_jobs
 from services.scorer.core.pricing import PriceTable, default_price_table
@@ -131,7 +132,7 @@ class Scorer:
     def _stats_writer(self):
         """A Redis lock every worker takes to write run stats: the stats compaction (a read,
         then an overwrite) must not lose rows another worker appends in between."""
-        return self.group.redis.lock(f"{streams.PREFIX}:stats-writer", timeout=120, blocking_timeout=120)
+        return lease(self.group.redis, f"{streams.PREFIX}:stats-writer")
 
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
@@ -150,15 +151,12 @@ class Scorer:
     async def _compact(self) -> None:
         """Compact the tables, then trim the stream up to what is acked (so archived).
         One worker at a time (a Redis lock); the others just skip this round."""
-        lock = self.group.redis.lock(f"{streams.PREFIX}:compaction", timeout=600, blocking=False)
-        if await lock.acquire():
-            try:
+        async with lease(self.group.redis, f"{streams.PREFIX}:compaction", blocking=False) as held:
+            if held:
                 await asyncio.to_thread(self.tables.compact_tables)
                 async with self._stats_writer():
                     await asyncio.to_thread(self.tables.compact_stats)
                 await self.group.trim()
-            finally:
-                await lock.release()
 
 
 async def _raw_batch(message: dict, original_parser):
@@ -241,7 +239,8 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
     async def _stop() -> None:
         try:  # what was read and projected gets committed and acked before we go
             await asyncio.wait_for(scorer.drain(), timeout=30)
-            await scorer.refresh_stats(force=True)
+            # bounded: runs left dirty in Redis are refreshed by the next worker
+            await asyncio.wait_for(scorer.refresh_stats(force=True), timeout=10)
         except Exception:  # noqa: BLE001 - unacked entries are reclaimed by the next worker
             log.exception("shutdown flush failed")
         for task in tasks:
