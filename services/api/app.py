@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from services.api.settings import ApiSettings
 from services.ingest.app import create_app as create_ingest_app
+from services.query.app import install as install_query
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -15,4 +16,5 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = create_ingest_app(settings)
     app.title = "Invarium API"
     app.summary = "Ingest, query and MCP for behavioural test runs of AI agents."
+    install_query(app, settings)
     return app
