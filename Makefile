@@ -36,6 +36,9 @@ bench-score: $(STAMP)
 bench-query: $(STAMP)  ## builds (once) a 10M-result store under data/bench-query
 	$(BIN)/python -m bench.query
 
+duckdb: $(STAMP)  ## the current snapshot as DuckDB views (docs/analytics.md), opened in a shell
+	$(BIN)/python -m services.query.snapshot --open
+
 schemas: $(STAMP)  ## regenerate the committed JSON Schema files
 	$(BIN)/python -m schemas.generate
 
