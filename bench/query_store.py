@@ -30,8 +30,10 @@ from services.scorer.core.scoring import COMPLEXITY_CODES, SEVERITY_CODES, STATU
 from services.scorer.tables import _STATS_SQL, DEFAULT_GENERATION, RUN_STATS_SCHEMA
 
 AGENTS = 10
+FORMAT = "rg10k"  # bump when the layout changes, so a cached store is rebuilt
 RUNS_PER_BATCH = 100  # 100k rows per Arrow batch
-WRITER = WriterProperties(max_row_group_size=50_000, compression="ZSTD", compression_level=1)
+# Row groups of 10k rows (~10 runs): a run detail or a case decodes one or two groups, not 50k rows.
+WRITER = WriterProperties(max_row_group_size=10_000, compression="ZSTD", compression_level=1)
 TOOLS = ["search_knowledge_base", "get_shipping_rates", "escalate_to_human", "lookup_order", "export_data"]
 STATUSES = np.array(["passed", "failed", "error"])
 CATEGORIES = np.array(["tool_usage", "knowledge", "safety"])
@@ -184,14 +186,14 @@ def build(root: Path, runs: int, per_run: int) -> Path:
     ev = pa.table([pa.array(c, f.type) for c, f in zip(cols, RUN_EVENTS_SCHEMA)], schema=RUN_EVENTS_SCHEMA)
     write_deltalake(str(gen / "run_events"), ev, mode="append")
     (root / "tables" / "CURRENT").write_text(DEFAULT_GENERATION + "\n")
-    (root / "COMPLETE").write_text(f"{runs} {per_run}\n")
+    (root / "COMPLETE").write_text(f"{runs} {per_run} {FORMAT}\n")
     return gen
 
 
 def ensure(root: Path, runs: int, per_run: int) -> Path:
     """The store under ``root``, built only when missing or of another size."""
     marker = root / "COMPLETE"
-    if marker.is_file() and marker.read_text().split() == [str(runs), str(per_run)]:
+    if marker.is_file() and marker.read_text().split() == [str(runs), str(per_run), FORMAT]:
         print(f"store: reusing {root} ({runs:,} runs x {per_run:,})", flush=True)
         return root
     print(f"store: building {runs:,} runs x {per_run:,} results under {root} …", flush=True)

@@ -2,8 +2,7 @@
 
 Reads ``<data dir>/tables/CURRENT`` and the Delta logs of its tables; nothing here holds a
 ``.duckdb`` file. The small tables (latest run stats joined with the run lifecycle events)
-are materialised once per Delta version into an in-memory DuckDB table ``runs`` plus a
-Python index; the big one (results) is only listed: its file URIs and per-file min/max of
+are read once per Delta version into a Python index and numpy columns (``RunIndex``); the big one (results) is only listed: its file URIs and per-file min/max of
 (agent, run) from the Delta log, so a run's reads open only the files that can hold it.
 """
 
@@ -16,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
@@ -93,6 +93,39 @@ class FileIndex:
 
 
 @dataclass
+class RunIndex:
+    """The runs, newest first, as columns for vectorised filtering (a runs list is a mask, not a query)."""
+
+    rows: list[dict] = field(default_factory=list)
+    keys: list[tuple[int, str, str]] = field(default_factory=list)  # (-date_us, agent, run), ascending
+    date_us: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    agent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    failing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    all_passed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    agent_codes: dict[str, int] = field(default_factory=dict)
+    source_codes: dict[str, int] = field(default_factory=dict)
+    position: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> RunIndex:
+        agents = {a: i for i, a in enumerate(sorted({r["agent"] for r in rows}))}
+        sources = {s: i for i, s in enumerate(sorted({r["source"] or "" for r in rows}))}
+        return cls(
+            rows=rows,
+            keys=[(-r["date_us"], r["agent"], r["run"]) for r in rows],
+            date_us=np.array([r["date_us"] for r in rows], np.int64),
+            agent=np.array([agents[r["agent"]] for r in rows], np.int32),
+            source=np.array([sources[r["source"] or ""] for r in rows], np.int32),
+            failing=np.array([r["failed"] + r["errors"] > 0 for r in rows], bool),
+            all_passed=np.array([r["total"] > 0 and r["passed"] == r["total"] for r in rows], bool),
+            agent_codes=agents,
+            source_codes=sources,
+            position={(r["agent"], r["run"]): i for i, r in enumerate(rows)},
+        )
+
+
+@dataclass
 class Snapshot:
     """What a reader needs of one consistent state of the tables."""
 
@@ -102,6 +135,7 @@ class Snapshot:
     runs: dict[tuple[str, str], dict] = field(default_factory=dict)  # (agent, run) -> row
     by_agent: dict[str, list[dict]] = field(default_factory=dict)  # oldest first
     by_run_id: dict[str, list[str]] = field(default_factory=dict)  # run id -> agents
+    index: RunIndex = field(default_factory=RunIndex)  # newest first
     tombstones: frozenset[tuple[str, str]] = frozenset()  # projected RunDeleted
 
 
@@ -137,7 +171,7 @@ class SnapshotLoader:
         versions = tuple(t.version() if t is not None else -1 for t in tables)
         if gen == old.generation and versions == old.versions:
             return old
-        snap = Snapshot(gen, versions, old.results, old.runs, old.by_agent, old.by_run_id, old.tombstones)  # type: ignore[arg-type]
+        snap = Snapshot(gen, versions, old.results, old.runs, old.by_agent, old.by_run_id, old.index, old.tombstones)  # type: ignore[arg-type]
         if versions[0] != old.versions[0]:
             snap.results = FileIndex.of(tables[0]) if tables[0] is not None else FileIndex()
         if versions[1:] != old.versions[1:] or gen != old.generation:
@@ -162,13 +196,14 @@ class SnapshotLoader:
         snap.tombstones = frozenset((a, r) for a, r, d in zip(rows["agent"].to_pylist(), rows["run"].to_pylist(), deleted) if d)
         rows = rows.filter(pc.and_(pc.invert(rows["deleted"]), pc.is_valid(rows["date_us"])))
         rows = rows.sort_by([("date_us", "descending"), ("agent", "ascending"), ("run", "ascending")])
-        con.execute("CREATE OR REPLACE TABLE runs AS SELECT * FROM rows")
+        newest_first = rows.to_pylist()
         index: dict[tuple[str, str], dict] = {}
         by_agent: dict[str, list[dict]] = defaultdict(list)
         by_run_id: dict[str, list[str]] = defaultdict(list)
-        for row in reversed(rows.to_pylist()):  # oldest first
+        for row in reversed(newest_first):
             index[(row["agent"], row["run"])] = row
             by_agent[row["agent"]].append(row)
             by_run_id[row["run"]].append(row["agent"])
         snap.runs, snap.by_agent, snap.by_run_id = index, dict(by_agent), dict(by_run_id)
+        snap.index = RunIndex.of(newest_first)
 

@@ -8,18 +8,19 @@ the ``runs`` table materialised per Delta version (``catalog``).
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from services.query.catalog import Snapshot, SnapshotLoader
 from services.query.core.params import ResultFilter, RunFilter
 
-SEP = "\x1f"
 RESULT_COLUMNS = ("result_id, scenario_id, description, complexity, target_failure, status, severity, "
                   "failure_category, failure_subtype, reason, user_message, tool_sequence")  # fmt: skip
 CASE_COLUMNS = "* EXCLUDE (synced_at), epoch_us(synced_at) AS synced_us"
@@ -34,7 +35,6 @@ EXPORT_NAMES = ("agent_name", "test_run_id", "result_id", "scenario_id", "descri
                 "status", "severity", "failure_category", "failure_subtype", "reason", "user_message", "tools_called",
                 "expected_behavior", "agent_response", "cost_usd", "duration_ms", "input_tokens", "output_tokens",
                 "synced_at", "algorithm_version")  # fmt: skip
-RUN_ORDER = "date_us DESC, agent, run"
 
 
 def lit(value: str) -> str:
@@ -80,44 +80,32 @@ class Store:
     # -- runs ----------------------------------------------------------------------
     def runs_page(self, f: RunFilter, limit: int, offset: int, after: tuple | None,
                   gone: frozenset[tuple[str, str]]) -> tuple[list[dict], int, int]:  # fmt: skip
-        """(rows, total matching, position of the first row) — newest first."""
+        """(rows, total matching, position of the first row) — newest first. A vectorised mask over
+        the cached runs: microseconds at 10,000 runs, whatever the page depth."""
         snap = self.snapshot()
-        where, params = ["true"], {}
+        ix = snap.index
+        mask = np.ones(len(ix.rows), bool)
         if f.agents:
-            where.append("list_contains($agents, agent)")
-            params["agents"] = list(f.agents)
+            mask &= np.isin(ix.agent, [ix.agent_codes.get(a, -1) for a in f.agents])
         if f.sources:
-            where.append("list_contains($sources, source)")
-            params["sources"] = list(f.sources)
+            mask &= np.isin(ix.source, [ix.source_codes.get(s, -1) for s in f.sources])
         if f.since_us is not None:
-            where.append("date_us >= $since")
-            params["since"] = f.since_us
+            mask &= ix.date_us >= f.since_us
         if f.until_us is not None:
-            where.append("date_us <= $until")
-            params["until"] = f.until_us
+            mask &= ix.date_us <= f.until_us
         if f.status == "has_failures":
-            where.append("failed + errors > 0")
+            mask &= ix.failing
         elif f.status == "all_passed":
-            where.append("total > 0 AND passed = total")
-        hidden = [a + SEP + r for a, r in gone - snap.tombstones]
-        if hidden:
-            where.append("NOT list_contains($hidden, agent || chr(31) || run)")
-            params["hidden"] = hidden
-        keyset = "true"
-        if after is not None:
-            keyset = "(date_us < $d OR (date_us = $d AND (agent > $a OR (agent = $a AND run > $r))))"
-            params.update(d=after[0], a=after[1], r=after[2])
-            offset = 0
-        sql = (f"SELECT * FROM (SELECT *, count(*) OVER () AS _total, row_number() OVER (ORDER BY {RUN_ORDER}) AS _pos "
-               f"FROM runs WHERE {' AND '.join(where)}) WHERE {keyset} ORDER BY {RUN_ORDER} LIMIT {int(limit)} OFFSET {int(offset)}")  # fmt: skip
-        if not snap.runs:
-            return [], 0, 0
-        rows = self._sql(sql, params).to_pylist()
-        if not rows:
-            total = self._sql(f"SELECT count(*) AS n FROM runs WHERE {' AND '.join(where)}",
-                              {k: v for k, v in params.items() if k not in ("d", "a", "r")})["n"][0].as_py()  # fmt: skip
-            return [], total, 0
-        return rows, rows[0]["_total"], rows[0]["_pos"]
+            mask &= ix.all_passed
+        hidden = [ix.position[p] for p in gone - snap.tombstones if p in ix.position]
+        mask[hidden] = False
+        selected = np.flatnonzero(mask)
+        if after is not None:  # the first row after the cursor's key, even if that row is gone since
+            start = int(np.searchsorted(selected, bisect.bisect_right(ix.keys, (-after[0], after[1], after[2]))))
+        else:
+            start = offset
+        rows = [ix.rows[i] for i in selected[start:start + limit]]
+        return rows, len(selected), start + 1
 
     def run(self, agent: str, run: str) -> dict | None:
         return self.snapshot().runs.get((agent, run))
@@ -156,19 +144,18 @@ class Store:
         if f.text:
             where.append("contains(lower(user_message), lower($q))")
             params["q"] = f.text
-        keyset = "true"
-        if after is not None:
-            keyset, offset = "result_id > $after", 0
-            params["after"] = after
-        sql = (f"SELECT * FROM (SELECT {RESULT_COLUMNS}, count(*) OVER () AS _total, row_number() OVER (ORDER BY result_id) AS _pos "
-               f"FROM read_parquet($files) WHERE {' AND '.join(where)}) WHERE {keyset} "
-               f"ORDER BY result_id LIMIT {int(limit)} OFFSET {int(offset)}")  # fmt: skip
-        rows = self._sql(sql, params).to_pylist()
-        if rows:
-            return rows, rows[0]["_total"], rows[0]["_pos"]
-        count = self._sql(f"SELECT count(*) AS n FROM read_parquet($files) WHERE {' AND '.join(where)}",
-                          {k: v for k, v in params.items() if k != "after"})["n"][0].as_py()  # fmt: skip
-        return [], count, 0
+        # Two light steps instead of a window over every matching row: the matching ids (one
+        # cheap column, in order: total and position for free), then the page's rows by id.
+        ids = self._sql(f"SELECT result_id FROM read_parquet($files) WHERE {' AND '.join(where)} ORDER BY result_id",
+                        params)["result_id"].to_pylist()  # fmt: skip
+        start = bisect.bisect_right(ids, after) if after is not None else offset
+        wanted = ids[start:start + limit]
+        if not wanted:
+            return [], len(ids), start + 1
+        rows = self._sql(f"SELECT {RESULT_COLUMNS} FROM read_parquet($files) WHERE agent = {lit(agent)} AND run = {lit(run)} "
+                         f"AND result_id IN ({', '.join(lit(i) for i in wanted)}) ORDER BY result_id",
+                         {"files": files}).to_pylist()  # fmt: skip
+        return rows, len(ids), start + 1
 
     def scored_ids(self, agent: str, run: str) -> set[str]:
         files = self._files([(agent, run)])
