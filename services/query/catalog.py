@@ -162,6 +162,14 @@ class SnapshotLoader:
             dt.update_incremental()
         return dt
 
+    def files(self, name: str) -> list[str]:
+        """The current generation's files of table ``name`` (for the analyst views)."""
+        gen = self._current()
+        if gen != self._gen:
+            self._gen, self._tables = gen, {}
+        dt = self._table(name)
+        return dt.file_uris() if dt is not None else []
+
     def load(self, old: Snapshot, con: duckdb.DuckDBPyConnection) -> Snapshot:
         gen = self._current()
         if gen != self._gen:

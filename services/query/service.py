@@ -146,7 +146,7 @@ class QueryService:
         if row is not None:
             return present.case_detail(row)
         if result_id in await self.live.result_ids(agent, run_id):
-            return {"result_id": result_id, "status": "pending", "test_run_id": run_id, "agent_name": agent}
+            return present.case_detail({"result_id": result_id, "status": "pending"})
         raise NotFound(f"Result not found: '{result_id}'")
 
     async def compare(self, agent: str, base: str | None, head: str | None) -> dict[str, Any]:

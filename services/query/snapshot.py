@@ -55,11 +55,7 @@ def _lit(value: str) -> str:
 def view_sql(data_dir: Path) -> list[str]:
     """CREATE VIEW statements over the current snapshot's files."""
     loader = SnapshotLoader(data_dir)
-    loader._gen = loader._current()
-    files = {}
-    for name in ("results", "run_stats", "run_events"):
-        dt = loader._table(name)
-        files[name] = dt.file_uris() if dt is not None else []
+    files = {name: loader.files(name) for name in ("results", "run_stats", "run_events")}
     results = _source(files["results"], RESULTS_SCHEMA)
     stats = _source(files["run_stats"], RUN_STATS_SCHEMA)
     events = _source(files["run_events"], RUN_EVENTS_SCHEMA)

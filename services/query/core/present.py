@@ -165,9 +165,8 @@ def case_detail(row: Mapping[str, Any]) -> dict[str, Any]:
         "complexity": row.get("complexity"), "target_failure": row.get("target_failure"), "status": status,
         "user_message": row.get("user_message"), "expected_behavior": row.get("expected_behavior"),
         "agent_response": row.get("agent_response"), "tools_called": tools,
-        "failure": None if status == "passed" else {
-            "category": row.get("failure_category"), "subtype": row.get("failure_subtype"),
-            "severity": row.get("severity"), "reason": row.get("reason")},
+        "failure": {"category": row.get("failure_category"), "subtype": row.get("failure_subtype"),
+                    "severity": row.get("severity"), "reason": row.get("reason")},  # all null when passed
         "sequence": {"tool_match": row.get("tool_match"), "expected": list(row.get("expected_tools") or []),
                      "actual": list(row.get("tool_sequence") or []), "missing": list(row.get("missing_steps") or []),
                      "extra": list(row.get("extra_steps") or []), "reordered": list(row.get("reordered_steps") or []),
