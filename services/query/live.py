@@ -8,6 +8,7 @@ for ``cache_s`` (and updated at once by this process's own deletes).
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import UTC, datetime
 
@@ -73,7 +74,7 @@ class LiveRuns:
 
     async def delete(self, agent: str, run: str, reason: str | None = None) -> bool:
         now = iso(datetime.now(UTC))
-        event = envelope("RunDeleted", event_id=f"{run}.deleted.{time.time_ns()}", agent=agent, run=run, at=now,
+        event = envelope("RunDeleted", event_id=f"{secrets.token_hex(8)}.deleted", agent=agent, run=run, at=now,
                          payload={"reason": reason} if reason else {})  # fmt: skip
         done = await self._log.delete(agent, run, event)
         self._gone = self._gone | {(agent, run)}

@@ -204,3 +204,27 @@ async def test_new_scores_become_visible(env):
     svc, tables = env
     apply(tables, run_entries("a3", "r5", [case(300)], at="2026-11-22T11:30:00.000Z"))
     assert (await svc.runs(agents=["a3"]))["runs"][0]["tests"] == 1
+
+
+async def test_pruning_holds_for_long_names(env):
+    """Min/max statistics of long strings may be truncated; pruning must still find the run."""
+    svc, tables = env
+    agent, run = "a" * 60 + "-z" * 34, "r" * 100 + "9" * 28
+    apply(tables, run_entries(agent, run, [case(400), case(401)], at="2026-11-22T11:40:00.000Z"))
+    apply(tables, run_entries(agent, run[:-1] + "0", [case(402)], at="2026-11-22T11:41:00.000Z"))
+    assert (await svc.run_detail(agent, run))["total"] == 2
+    assert (await svc.run_detail(agent, run[:-1] + "0"))["total"] == 1
+    assert (await svc.case(agent, run, "case-00401"))["result_id"] == "case-00401"
+
+
+async def test_the_tombstone_is_a_valid_run_deleted_event(env, rclient):
+    from schemas.events import EVENT_ADAPTER, RunDeleted
+
+    svc, _ = env
+    await svc.delete("a2", "r3")
+    [(_, fields)] = rclient.xrange(streams.stream_key(0))
+    event = EVENT_ADAPTER.validate_json(fields[b"__data__"])
+    assert isinstance(event, RunDeleted) and (event.agent, event.run) == ("a2", "r3")
+    p = streams.partition_of("a2", "r3", 1)
+    assert rclient.hget(streams.run_key(p, "a2", "r3"), "status") == b"deleted" and rclient.ttl(streams.run_key(p, "a2", "r3")) == -1
+    assert rclient.smembers(streams.deleted_runs_key(p)) == {b"a2\x1fr3"}
