@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from schemas import query as answers
 from schemas.wire import ErrorResponse
 from services.common.auth import Principal
 from services.common.http import json_response, require
@@ -21,11 +22,16 @@ Cursor = Query(None, description="Opaque `next_cursor` of a previous answer: sta
 RunStatus = Query(None, description="Result status: passed, failed, error or pending.")
 
 
+def _doc(model) -> dict:
+    """The answer's model for the OpenAPI document (answers are built by the core and sent as is)."""
+    return {200: {"model": model}, **_ERRORS}
+
+
 def _svc(request: Request) -> QueryService:
     return request.app.state.query
 
 
-@router.get("/test-runs", responses=_ERRORS)
+@router.get("/test-runs", responses=_doc(answers.RunsPage))
 async def list_test_runs(
     request: Request,
     agent: list[str] = Query([], description="One or more agents (repeat, or comma-separate)."),
@@ -55,13 +61,13 @@ async def export_test_runs(
                              headers={"Content-Disposition": f'attachment; filename="invarium-results.{ext}"'})  # fmt: skip
 
 
-@router.get("/agents", responses=_ERRORS)
+@router.get("/agents", responses=_doc(answers.Agents))
 async def list_agents(request: Request, who: Principal = _viewer):
     """Agents with their AQS, latest run and score trend."""
     return json_response(await _svc(request).agents())
 
 
-@router.get("/agents/{agent_name}", responses=_ERRORS)
+@router.get("/agents/{agent_name}", responses=_doc(answers.Agent))
 async def get_agent(agent_name: str, request: Request, who: Principal = _viewer):
     """One agent: AQS, latest run and score trend over its runs (oldest first)."""
     return json_response(await _svc(request).agent(agent_name))
@@ -73,7 +79,7 @@ async def run_detail_without_id(agent_name: str, request: Request, who: Principa
     return json_response(await _svc(request).run_detail(agent_name, ""))
 
 
-@router.get("/agents/{agent_name}/test-runs/{test_run_id}", responses=_ERRORS)
+@router.get("/agents/{agent_name}/test-runs/{test_run_id}", responses=_doc(answers.RunDetail))
 async def get_test_run(
     agent_name: str,
     test_run_id: str,
@@ -89,13 +95,13 @@ async def get_test_run(
                                                         severity=severity, q=q, page=page, limit=limit, cursor_=cursor))  # fmt: skip
 
 
-@router.get("/agents/{agent_name}/test-runs/{test_run_id}/results/{result_id}", responses=_ERRORS)
+@router.get("/agents/{agent_name}/test-runs/{test_run_id}/results/{result_id}", responses=_doc(answers.CaseDetail))
 async def get_result(agent_name: str, test_run_id: str, result_id: str, request: Request, who: Principal = _viewer):
     """One test case: messages, tool calls, verdict, expected vs actual sequence, LLM calls, timing, trace."""
     return json_response(await _svc(request).case(agent_name, test_run_id, result_id))
 
 
-@router.get("/agents/{agent_name}/compare", responses=_ERRORS)
+@router.get("/agents/{agent_name}/compare", responses=_doc(answers.Comparison))
 async def compare_runs(
     agent_name: str,
     request: Request,
@@ -113,7 +119,7 @@ async def delete_without_id(agent_name: str, request: Request, who: Principal = 
     return json_response(await _svc(request).delete(agent_name, ""))
 
 
-@router.delete("/agents/{agent_name}/test-runs/{test_run_id}", responses=_ERRORS)
+@router.delete("/agents/{agent_name}/test-runs/{test_run_id}", responses=_doc(answers.Deleted))
 async def delete_test_run(agent_name: str, test_run_id: str, request: Request, who: Principal = Depends(require("admin"))):
     """Delete a run, its results and traces from every read at once (admin; cannot be undone)."""
     return json_response(await _svc(request).delete(agent_name, test_run_id))

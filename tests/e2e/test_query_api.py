@@ -133,6 +133,20 @@ def test_openapi_documents_the_query_routes(api):
     assert "delete" in spec["paths"]["/v1/agents/{agent_name}/test-runs/{test_run_id}"]
 
 
+def test_answers_match_their_documented_models(api):
+    from schemas import query as answers
+
+    svc, runs = api
+    with client(svc) as c:
+        answers.RunsPage.model_validate(c.get("/test-runs").json())
+        answers.Agents.model_validate(c.get("/agents").json())
+        detail = answers.RunDetail.model_validate(c.get(f"/agents/{AGENT}/test-runs/{runs['head']}").json())
+        answers.CaseDetail.model_validate(c.get(f"/agents/{AGENT}/test-runs/{runs['head']}/results/{detail.results[0].result_id}").json())
+        answers.Comparison.model_validate(c.get(f"/agents/{AGENT}/compare", params={"base": runs["base"], "head": runs["head"]}).json())
+    spec = httpx.get(f"{svc.url}/openapi.json").json()
+    assert {"RunsPage", "RunDetail", "CaseDetail", "Comparison", "Agent"} <= set(spec["components"]["schemas"])
+
+
 def test_delete_needs_admin_and_hides_the_run_everywhere_at_once(api):
     svc, runs = api
     gone = runs["base"]
