@@ -44,10 +44,10 @@ class LiveRuns:
             return {}
         pipe = self.redis.pipeline(transaction=False)
         for agent, run in pairs:
-            pipe.hmget(streams.run_key(self._p(agent, run), agent, run), "status", "accepted", "source")
+            pipe.hmget(streams.run_key(self._p(agent, run), agent, run), "status", "accepted", "source", "mode")
         out = {}
-        for pair, (state, accepted, source) in zip(pairs, await pipe.execute()):
-            out[pair] = LiveRun(_text(state), int(accepted or 0), _text(source))
+        for pair, (state, accepted, source, mode) in zip(pairs, await pipe.execute()):
+            out[pair] = LiveRun(_text(state), int(accepted or 0), _text(source), _text(mode))
         return out
 
     async def run(self, agent: str, run: str) -> LiveRun:

@@ -35,8 +35,8 @@ def _entry(kind: str, agent: str, run: str, at: str, payload: dict) -> Entry:
 
 
 def run_entries(agent: str, run: str, cases: list[dict], *, at: str, source: str = "ci", complete: bool = True,
-                created: bool = True) -> list[Entry]:  # fmt: skip
-    out = [_entry("RunCreated", agent, run, at, {"source": source, "mode": "sync"})] if created else []
+                created: bool = True, mode: str = "sync") -> list[Entry]:  # fmt: skip
+    out = [_entry("RunCreated", agent, run, at, {"source": source, "mode": mode})] if created else []
     out += [_entry("ResultsSynced", agent, run, at, {"sync_id": "s", "source": source, "results": [c]}) for c in cases]
     if complete:
         out.append(_entry("RunCompleted", agent, run, at, {}))
@@ -67,7 +67,8 @@ def build_store(data: Path, rclient=None) -> Tables:
     apply(tables, run_entries("a1", "r1", base, at="2026-11-20T10:00:00.000Z"))
     apply(tables, run_entries("a1", "r2", head, at="2026-11-21T10:00:00.000Z", source="mcp"))
     apply(tables, run_entries("a2", "r3", [case(100 + i) for i in range(5)], at="2026-11-21T12:00:00.000Z", source="api"))
-    apply(tables, run_entries("a1", "r4", [case(200), case(201)], at="2026-11-22T11:00:00.000Z", complete=False))
+    apply(tables, run_entries("a1", "r4", [case(200), case(201)], at="2026-11-22T11:00:00.000Z", complete=False,
+                              mode="streaming"))  # fmt: skip
     if rclient is None:
         return tables
     for run, n in (("r1", 10), ("r2", 10)):

@@ -111,6 +111,14 @@ def test_run_status(closed, scored, errors, pending, expected):
     assert present.run_status(closed=closed, scored=scored, errors=errors, pending=pending) == expected
 
 
+def test_a_sync_run_is_done_once_scored_a_streaming_one_once_completed():
+    scored = {"total": 5, "passed": 5, "date_us": 1, "completed_us": None}
+    assert present.run_row("a", "r", {**scored, "mode": "sync"}, present.LiveRun("running", 5), "x")["status"] == "completed"
+    assert present.run_row("a", "r", {**scored, "mode": "sync"}, present.LiveRun("running", 7), "x")["status"] == "running"
+    assert present.run_row("a", "r", {**scored, "mode": "streaming"}, present.LiveRun("running", 5), "x")["status"] == "running"
+    assert present.run_row("a", "r", scored, present.LiveRun("running", 5, mode="sync"), "x")["status"] == "completed"
+
+
 def test_pending_is_never_negative():
     assert present.pending_count(10, 4) == 6
     assert present.pending_count(0, 4) == 0  # the run hash expired: no made-up pending cases

@@ -25,6 +25,7 @@ class LiveRun:
     state: str | None = None  # running / completed / deleted; None when unknown or expired
     accepted: int = 0
     source: str | None = None
+    mode: str | None = None  # sync (one-shot syncs) / streaming (created empty)
 
 
 def iso(us: int | None) -> str | None:
@@ -80,7 +81,10 @@ def _counts(run: Mapping[str, Any] | None, live: LiveRun) -> dict[str, Any]:
     run = run or {}
     scored = int(run.get("total") or 0)
     pending = pending_count(live.accepted, scored)
-    closed = live.state == "completed" or run.get("completed_us") is not None
+    # A streaming run (created empty) is open until it is completed; a sync-mode run is done as
+    # soon as what was synced is scored (a later incremental sync makes it running again).
+    closed = (live.state == "completed" or run.get("completed_us") is not None
+              or (run.get("mode") or live.mode) == "sync")  # fmt: skip
     errors = int(run.get("errors") or 0)
     return {"scored": scored, "pending": pending, "total": scored + pending, "errors": errors,
             "status": run_status(closed=closed, scored=scored, errors=errors, pending=pending)}  # fmt: skip
