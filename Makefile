@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: up test bench bench-ingest bench-score schemas venv clean
+.PHONY: up test bench bench-ingest bench-score bench-query duckdb schemas venv clean
 
 venv: $(STAMP)
 
@@ -25,12 +25,19 @@ test: $(STAMP)  ## the whole test suite
 bench: $(STAMP)  ## all benchmarks; figures go to stdout
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.score
+	$(BIN)/python -m bench.query
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
 
 bench-score: $(STAMP)
 	$(BIN)/python -m bench.score
+
+bench-query: $(STAMP)  ## builds (once) a 10M-result store under data/bench-query
+	$(BIN)/python -m bench.query
+
+duckdb: $(STAMP)  ## the current snapshot as DuckDB views (docs/analytics.md), opened in a shell
+	$(BIN)/python -m services.query.snapshot --open
 
 schemas: $(STAMP)  ## regenerate the committed JSON Schema files
 	$(BIN)/python -m schemas.generate

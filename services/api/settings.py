@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from services.ingest.settings import IngestSettings
+from services.query.settings import QuerySettings
 
 
-class ApiSettings(IngestSettings):
+class ApiSettings(IngestSettings, QuerySettings):
     pass

@@ -37,3 +37,9 @@ def result_ids_key(partition: int, agent: str, run: str) -> str:
 
 def idempotency_key(partition: int, digest: str) -> str:
     return f"{PREFIX}:{{p{partition}}}:idem:{digest}"
+
+
+def deleted_runs_key(partition: int) -> str:
+    """Set of ``agent\\x1frun`` deleted in this partition: lets readers hide a run at once, before
+    the scorer has projected its tombstone."""
+    return f"{PREFIX}:{{p{partition}}}:deleted"

@@ -95,6 +95,22 @@ return {'ok', answer}
 """
 
 
+# KEYS: stream, run hash, result-id set, deleted-runs set
+# ARGV: RunDeleted event, deleted-set member
+# The run hash keeps state 'deleted' with no expiry: ingest refuses appends and re-creation of
+# the id, and readers hide the run, for good. Deleting twice logs one tombstone.
+_DELETE_LUA = r"""
+local state = redis.call('HGET', KEYS[2], 'status')
+if state == 'deleted' then return {'already', ''} end
+redis.call('HSET', KEYS[2], 'status', 'deleted')
+redis.call('PERSIST', KEYS[2])
+redis.call('DEL', KEYS[3])
+redis.call('SADD', KEYS[4], ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', '__data__', ARGV[1])
+return {'ok', id}
+"""
+
+
 @dataclass(frozen=True)
 class AppendOutcome:
     """What the script did: ``kind`` is ok / replay / conflict / exists / missing / completed."""
@@ -133,8 +149,8 @@ class EventLog:
         *,
         partitions: int,
         group: str,
-        idempotency_ttl_s: int,
-        retention_s: int,
+        idempotency_ttl_s: int = 24 * 3600,
+        retention_s: int = 30 * 24 * 3600,
         backlog_refresh_s: float = 0.5,
     ) -> None:
         self._redis = client
@@ -143,6 +159,7 @@ class EventLog:
         self._idem_ttl_ms = idempotency_ttl_s * 1000
         self._retention_ms = retention_s * 1000
         self._script = client.register_script(_APPEND_LUA)
+        self._delete_script = client.register_script(_DELETE_LUA)
         self._backlog_refresh_s = backlog_refresh_s
         self._backlog: dict[int, tuple[float, int]] = {}
 
@@ -178,6 +195,15 @@ class EventLog:
             source=rec["source"],
             total=int(rec["total"]),
         )
+
+    async def delete(self, agent: str, run: str, event: bytes) -> bool:
+        """Mark the run deleted and log its ``RunDeleted`` tombstone, atomically in one round trip.
+        False when it was already deleted (nothing is logged twice)."""
+        p = self.partition(agent, run)
+        keys = [streams.stream_key(p), streams.run_key(p, agent, run), streams.result_ids_key(p, agent, run),
+                streams.deleted_runs_key(p)]  # fmt: skip
+        kind, _ = await self._delete_script(keys=keys, args=[event, f"{agent}\x1f{run}"])
+        return (kind.decode() if isinstance(kind, bytes) else kind) == "ok"
 
     async def backlog(self, partition: int) -> int:
         """Events in ``partition`` the scorer group has not yet consumed and acked (cached briefly)."""

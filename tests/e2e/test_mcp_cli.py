@@ -2,14 +2,10 @@
 process on a real redis-server, driven by the installed ``invarium`` console script, typer's
 CliRunner and the MCP SDK's own client sessions (streamable HTTP with a Bearer key, and stdio
 spawning ``invarium mcp``).
-
-Tests marked ``needs_query`` read runs back through the query routes (issue 4); they are skipped
-until ``services.query`` exists on this branch (merge main once the query service has landed).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -37,10 +33,6 @@ pytestmark = pytest.mark.e2e
 INVARIUM = str(Path(sys.executable).with_name("invarium"))  # installed by the project's set-up
 BAD_KEY = "wrong-key-0123456789"
 AUTH_FAILED = "Authentication failed: invalid API key"
-needs_query = pytest.mark.skipif(
-    importlib.util.find_spec("services.query") is None,
-    reason="waits for the query routes (issue 4): merge main once services/query has landed",
-)
 
 
 class Stack:
@@ -209,7 +201,6 @@ def two_runs(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> tuple[st
     return ids[0], ids[1]
 
 
-@needs_query
 async def test_mcp_read_tools_over_http(stack: Stack, two_runs):
     base, head = two_runs
     async with http_session(stack, VIEWER_KEY) as session:
@@ -242,7 +233,6 @@ async def test_mcp_read_tools_over_http(stack: Stack, two_runs):
         assert result.is_error and text_of(result) == AUTH_FAILED
 
 
-@needs_query
 def test_cli_read_commands_and_the_ci_quality_gate(stack: Stack, two_runs, tmp_path: Path):
     base, head = two_runs
     listed = cli(stack, "runs", "--agent", "gate-agent", "--source", "cli", "--json", key=VIEWER_KEY)
@@ -266,7 +256,6 @@ def test_cli_read_commands_and_the_ci_quality_gate(stack: Stack, two_runs, tmp_p
     assert missing.exit_code != 0 and "Test run not found: 'tr_nope'" in missing.stderr
 
 
-@needs_query
 def test_cli_delete_needs_admin_and_removes_the_run_at_once(stack: Stack, tmp_path: Path):
     done = cli(stack, "sync", str(jsonl(tmp_path, "d.jsonl", [{"scenario_id": "s", "user_message": "m", "status": "passed"}])),
                "--agent", "delete-agent", "--json")  # fmt: skip

@@ -1,0 +1,217 @@
+"""The current snapshot of the projection tables, and what readers cache about it.
+
+Reads ``<data dir>/tables/CURRENT`` and the Delta logs of its tables; nothing here holds a
+``.duckdb`` file. The small tables (latest run stats joined with the run lifecycle events)
+are read once per Delta version into a Python index and numpy columns (``RunIndex``); the big one (results) is only listed: its file URIs and per-file min/max of
+(agent, run) from the Delta log, so a run's reads open only the files that can hold it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from services.scorer.core.project import RUN_EVENTS_SCHEMA
+from services.scorer.tables import DEFAULT_GENERATION, RUN_STATS_SCHEMA
+
+RUNS_SQL = """
+WITH s AS (
+  SELECT * FROM {stats} QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1
+), e AS (
+  SELECT agent, run,
+    min(epoch_us("at")) FILTER (WHERE type = 'RunCreated') AS created_us,
+    arg_min(source, "at") FILTER (WHERE type = 'RunCreated') AS source,
+    arg_min(mode, "at") FILTER (WHERE type = 'RunCreated') AS mode,
+    min(epoch_us("at")) FILTER (WHERE type = 'RunCompleted') AS completed_us,
+    bool_or(type = 'RunDeleted') AS deleted
+  FROM {events} GROUP BY agent, run
+)
+SELECT coalesce(s.agent, e.agent) AS agent, coalesce(s.run, e.run) AS run,
+  coalesce(e.created_us, epoch_us(s.first_synced_at)) AS date_us, e.completed_us, e.source, e.mode,
+  coalesce(s.total, 0) AS total, coalesce(s.passed, 0) AS passed, coalesce(s.failed, 0) AS failed,
+  coalesce(s.errors, 0) AS errors, coalesce(s.tool_usage, 0) AS tool_usage, coalesce(s.knowledge, 0) AS knowledge,
+  coalesce(s.safety, 0) AS safety, coalesce(s.runtime, 0) AS runtime, coalesce(s.other_failures, 0) AS other_failures,
+  s.critical, s.high, s.medium, s.low, CASE WHEN coalesce(s.total, 0) > 0 THEN s.bss END AS bss,
+  CASE WHEN coalesce(s.total, 0) > 0 THEN s.aqs END AS aqs, s.cost_usd, coalesce(s.cost_complete, true) AS cost_complete,
+  s.duration_ms, s.input_tokens, s.output_tokens, s.algorithm_version, coalesce(e.deleted, false) AS deleted
+FROM s FULL OUTER JOIN e ON s.agent = e.agent AND s.run = e.run
+"""
+
+
+def _open(path: Path) -> DeltaTable | None:
+    try:
+        return DeltaTable(str(path))
+    except TableNotFoundError:
+        return None
+
+
+@dataclass
+class FileIndex:
+    """The results snapshot's files with their (agent, run) ranges, for pruning."""
+
+    files: list[str] = field(default_factory=list)
+    ranges: list[tuple[str | None, str | None, str | None, str | None]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, dt: DeltaTable) -> FileIndex:
+        files = dt.file_uris()
+        try:
+            actions = pa.table(dt.get_add_actions(flatten=True))
+        except Exception:  # noqa: BLE001 - no stats: every read scans every file
+            return cls(files, [(None, None, None, None)] * len(files))
+        root = unquote(dt.table_uri.removeprefix("file://")).rstrip("/")
+        by_path = {os.path.join(root, unquote(p)): i for i, p in enumerate(actions["path"].to_pylist())}
+        cols = {c: actions[c].to_pylist() if c in actions.column_names else [None] * actions.num_rows
+                for c in ("min.agent", "max.agent", "min.run", "max.run")}  # fmt: skip
+        ranges = []
+        for f in files:
+            i = by_path.get(f)
+            ranges.append((None, None, None, None) if i is None else
+                          (cols["min.agent"][i], cols["max.agent"][i], cols["min.run"][i], cols["max.run"][i]))  # fmt: skip
+        return cls(files, ranges)
+
+    def for_runs(self, pairs: list[tuple[str, str]]) -> list[str]:
+        """Files whose min/max stats allow any of ``pairs`` (a file without stats always qualifies)."""
+        out = []
+        for f, (amin, amax, rmin, rmax) in zip(self.files, self.ranges):
+            for agent, run in pairs:
+                if (amin is None or amin <= agent) and (amax is None or agent <= amax) and \
+                   (rmin is None or rmin <= run) and (rmax is None or run <= rmax):  # fmt: skip
+                    out.append(f)
+                    break
+        return out
+
+
+@dataclass
+class RunIndex:
+    """The runs, newest first, as columns for vectorised filtering (a runs list is a mask, not a query)."""
+
+    rows: list[dict] = field(default_factory=list)
+    keys: list[tuple[int, str, str]] = field(default_factory=list)  # (-date_us, agent, run), ascending
+    date_us: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    agent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    failing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    all_passed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    agent_codes: dict[str, int] = field(default_factory=dict)
+    source_codes: dict[str, int] = field(default_factory=dict)
+    position: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: list[dict]) -> RunIndex:
+        agents = {a: i for i, a in enumerate(sorted({r["agent"] for r in rows}))}
+        sources = {s: i for i, s in enumerate(sorted({r["source"] or "" for r in rows}))}
+        return cls(
+            rows=rows,
+            keys=[(-r["date_us"], r["agent"], r["run"]) for r in rows],
+            date_us=np.array([r["date_us"] for r in rows], np.int64),
+            agent=np.array([agents[r["agent"]] for r in rows], np.int32),
+            source=np.array([sources[r["source"] or ""] for r in rows], np.int32),
+            failing=np.array([r["failed"] + r["errors"] > 0 for r in rows], bool),
+            all_passed=np.array([r["total"] > 0 and r["passed"] == r["total"] for r in rows], bool),
+            agent_codes=agents,
+            source_codes=sources,
+            position={(r["agent"], r["run"]): i for i, r in enumerate(rows)},
+        )
+
+
+@dataclass
+class Snapshot:
+    """What a reader needs of one consistent state of the tables."""
+
+    generation: str = ""
+    versions: tuple[int, int, int] = (-1, -1, -1)  # results, run_stats, run_events
+    results: FileIndex = field(default_factory=FileIndex)
+    runs: dict[tuple[str, str], dict] = field(default_factory=dict)  # (agent, run) -> row
+    by_agent: dict[str, list[dict]] = field(default_factory=dict)  # oldest first
+    by_run_id: dict[str, list[str]] = field(default_factory=dict)  # run id -> agents
+    index: RunIndex = field(default_factory=RunIndex)  # newest first
+    tombstones: frozenset[tuple[str, str]] = frozenset()  # projected RunDeleted
+
+
+class SnapshotLoader:
+    """Follows ``CURRENT`` and the Delta logs; rebuilds only what changed."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir) / "tables"
+        self._gen = ""
+        self._tables: dict[str, DeltaTable | None] = {}
+
+    def _current(self) -> str:
+        pointer = self.root / "CURRENT"
+        try:
+            return pointer.read_text().strip() or DEFAULT_GENERATION
+        except FileNotFoundError:
+            return DEFAULT_GENERATION
+
+    def _table(self, name: str) -> DeltaTable | None:
+        dt = self._tables.get(name)
+        if dt is None:
+            dt = self._tables[name] = _open(self.root / self._gen / name)
+        else:
+            dt.update_incremental()
+        return dt
+
+    def files(self, name: str) -> list[str]:
+        """The current generation's files of table ``name`` (for the analyst views)."""
+        gen = self._current()
+        if gen != self._gen:
+            self._gen, self._tables = gen, {}
+        dt = self._table(name)
+        return dt.file_uris() if dt is not None else []
+
+    def load(self, old: Snapshot, con: duckdb.DuckDBPyConnection) -> Snapshot:
+        gen = self._current()
+        if gen != self._gen:
+            self._gen, self._tables = gen, {}
+            old = Snapshot()
+        tables = [self._table(n) for n in ("results", "run_stats", "run_events")]
+        versions = tuple(t.version() if t is not None else -1 for t in tables)
+        if gen == old.generation and versions == old.versions:
+            return old
+        snap = Snapshot(gen, versions, old.results, old.runs, old.by_agent, old.by_run_id, old.index, old.tombstones)  # type: ignore[arg-type]
+        if versions[0] != old.versions[0]:
+            snap.results = FileIndex.of(tables[0]) if tables[0] is not None else FileIndex()
+        if versions[1:] != old.versions[1:] or gen != old.generation:
+            self._build_runs(snap, con, tables[1], tables[2])
+        return snap
+
+    @staticmethod
+    def _build_runs(snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
+                    events: DeltaTable | None) -> None:  # fmt: skip
+        params: dict[str, list[str]] = {}
+        sources = {}
+        for name, dt, schema in (("stats", stats, RUN_STATS_SCHEMA), ("events", events, RUN_EVENTS_SCHEMA)):
+            files = dt.file_uris() if dt is not None else []
+            if files:
+                params[name] = files
+                sources[name] = f"read_parquet(${name}, union_by_name = true)"
+            else:
+                con.register(f"empty_{name}", schema.empty_table())
+                sources[name] = f"empty_{name}"
+        rows = con.sql(RUNS_SQL.format(**sources), params=params or None).to_arrow_table()
+        deleted = rows["deleted"].to_pylist()
+        snap.tombstones = frozenset((a, r) for a, r, d in zip(rows["agent"].to_pylist(), rows["run"].to_pylist(), deleted) if d)
+        rows = rows.filter(pc.and_(pc.invert(rows["deleted"]), pc.is_valid(rows["date_us"])))
+        rows = rows.sort_by([("date_us", "descending"), ("agent", "ascending"), ("run", "ascending")])
+        newest_first = rows.to_pylist()
+        index: dict[tuple[str, str], dict] = {}
+        by_agent: dict[str, list[dict]] = defaultdict(list)
+        by_run_id: dict[str, list[str]] = defaultdict(list)
+        for row in reversed(newest_first):
+            index[(row["agent"], row["run"])] = row
+            by_agent[row["agent"]].append(row)
+            by_run_id[row["run"]].append(row["agent"])
+        snap.runs, snap.by_agent, snap.by_run_id = index, dict(by_agent), dict(by_run_id)
+        snap.index = RunIndex.of(newest_first)
+
