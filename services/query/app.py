@@ -70,6 +70,11 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     app.state.keyring = keyring
     install_error_handlers(app)
     install(app, settings)
+    # docker-compose routes /mcp here; INVARIUM_MCP_REST_URL (the gateway) lets its tools reach
+    # the ingest routes too. Imported here: the MCP layer depends on the query service, not back.
+    from services.mcp.http import install as install_mcp
+
+    install_mcp(app, settings)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -11,6 +11,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.conftest import ADMIN_KEY, API_KEYS, MEMBER_KEY, VIEWER_KEY
 from tests.e2e.conftest import Service, start_service
@@ -170,13 +173,23 @@ def test_delete_needs_admin_and_hides_the_run_everywhere_at_once(api):
         assert c.get(path).status_code == 404 and c.get("/test-runs").json()["total"] == 1
 
 
-def test_the_standalone_query_service(api, redis_server, tmp_path):
-    env = {"REDIS_URL": redis_server.url, "INVARIUM_API_KEYS": API_KEYS, "INVARIUM_DATA_DIR": str(tmp_path)}
+async def test_the_standalone_query_service_with_mcp_through_a_gateway(api, redis_server, tmp_path):
+    """docker-compose's query container: its own reads, and /mcp whose tools reach every route
+    through INVARIUM_MCP_REST_URL (here the combined API stands in for the gateway)."""
+    gateway, _ = api
+    env = {"REDIS_URL": redis_server.url, "INVARIUM_API_KEYS": API_KEYS, "INVARIUM_DATA_DIR": str(tmp_path),
+           "INVARIUM_MCP_REST_URL": gateway.url}  # fmt: skip
     svc = start_service("services.query", env, tmp_path / "query.log")
     try:
         with client(svc) as c:
             assert c.get("/test-runs").json() == {"runs": [], "page": 1, "limit": 20, "total": 0, "pages": 0,
                                                   "next_cursor": None}  # fmt: skip
             assert c.get("/agents/a1").status_code == 404
+        async with create_mcp_http_client(headers={"Authorization": f"Bearer {VIEWER_KEY}"}) as http:
+            async with streamable_http_client(f"{svc.url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    listed = await session.call_tool("invarium_list_agents", {})
+        assert not listed.is_error and AGENT in listed.content[0].text
     finally:
         svc.stop()
