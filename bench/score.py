@@ -243,10 +243,16 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
     if result_lags:
         q = lambda x: result_lags[min(len(result_lags) - 1, int(x * len(result_lags)))]  # noqa: E731
         print(f"  results rows visible (run detail): p50 {q(0.5) * 1000:,.0f} ms   p99 {q(0.99) * 1000:,.0f} ms")
-    sizes = [int(line.split("committed ")[1].split()[0]) for line in (wd / "scorer.log").read_text().splitlines()
-             if "committed " in line]  # fmt: skip
-    if sizes:
-        print(f"  scorer commits: {len(sizes)}, median batch {sorted(sizes)[len(sizes) // 2]} entries")
+    commits = [line.split("committed ")[1].split() for line in (wd / "scorer.log").read_text().splitlines()
+               if "committed " in line]  # "<n> entries in <ms> ms"
+    if commits:
+        sizes, ms = sorted(int(c[0]) for c in commits), sorted(float(c[3]) for c in commits)
+        print(f"  scorer commits: {len(sizes)}, median batch {sizes[len(sizes) // 2]} entries, "
+              f"commit time p50 {ms[len(ms) // 2]:.0f} ms, max {ms[-1]:.0f} ms")
+    stats_ms = sorted(float(line.split("refreshed stats of ")[1].split()[3]) for line in
+                      (wd / "scorer.log").read_text().splitlines() if "refreshed stats of " in line)
+    if stats_ms:
+        print(f"  stats refreshes: {len(stats_ms)}, p50 {stats_ms[len(stats_ms) // 2]:.0f} ms, max {stats_ms[-1]:.0f} ms")
     shutil.rmtree(wd, ignore_errors=True)
 
 

@@ -126,8 +126,10 @@ class Scorer:
             self.stats_at = time.monotonic()
             runs = await self.group.dirty_runs()
             if runs:
+                t0 = time.perf_counter()
                 await asyncio.to_thread(self.tables.refresh_stats, runs)
                 await self.group.clean_runs(runs)
+                log.debug("refreshed stats of %d runs in %.0f ms", len(runs), (time.perf_counter() - t0) * 1e3)
 
     def _stats_writer(self):
         """A Redis lock every worker takes to write run stats: the stats compaction (a read,
