@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import orjson
+import psutil
 import pyarrow as pa
 import redis
 from deltalake import write_deltalake
@@ -68,6 +69,9 @@ def scorer_env(rurl: str, wd: Path, **extra: str) -> dict[str, str]:
     return {"REDIS_URL": rurl, "INVARIUM_API_KEYS": f"{KEY}:admin", "INVARIUM_DATA_DIR": str(wd)} | extra
 
 
+CHILD_PEAK = [0.0]  # MiB: the largest maintenance child process seen by drain_with_worker
+
+
 def drain_with_worker(rurl: str, wd: Path, n: int, workers: int = 1) -> tuple[float, float]:
     """Start worker(s) on a filled stream; seconds from the first read to lag 0 and nothing pending; peak RSS."""
     client = redis.Redis.from_url(rurl)
@@ -76,8 +80,17 @@ def drain_with_worker(rurl: str, wd: Path, n: int, workers: int = 1) -> tuple[fl
                               stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)]  # fmt: skip
     proc = procs[0]
     t0 = None
+    children: dict[int, psutil.Process] = {}
     try:
         while True:
+            for p in procs:  # maintenance children (compaction): their peak, sampled
+                for child in psutil.Process(p.pid).children(recursive=True):
+                    children.setdefault(child.pid, child)
+            for pid, child in list(children.items()):
+                try:
+                    CHILD_PEAK[0] = max(CHILD_PEAK[0], child.memory_info().rss / 2**20)
+                except psutil.Error:
+                    del children[pid]
             groups = {g["name"]: g for g in client.xinfo_groups(STREAM)}
             g = groups.get(b"scorer")
             if g and t0 is None and g["entries-read"]:
@@ -134,8 +147,10 @@ def bench_rss(sizes: list[int]) -> None:
         rproc, rurl = start_redis(wd)
         try:
             fill(redis.Redis.from_url(rurl), n)
+            CHILD_PEAK[0] = 0.0
             seconds, rss = drain_with_worker(rurl, wd, n)
-            print(f"worker peak RSS after draining {n:>9,} events: {rss:7.1f} MiB ({n / seconds:,.0f} results/s)")
+            print(f"worker peak RSS after draining {n:>9,} events: {rss:7.1f} MiB ({n / seconds:,.0f} results/s); "
+                  f"compaction child peak {CHILD_PEAK[0]:.0f} MiB")
         finally:
             rproc.terminate()
             shutil.rmtree(wd, ignore_errors=True)
