@@ -31,6 +31,11 @@ def test_page_offsets():
     assert params.page_of(3, 20).offset == 40 and params.page_of(1, 100).offset == 0
 
 
+def test_a_page_beyond_64_bits_is_an_empty_page_not_an_overflow():
+    far = params.page_of(10**30, 100)
+    assert far.page == params.MAX_PAGE and far.offset < 2**63
+
+
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_empty_run_id_is_refused_with_the_seed_text(value):
     with pytest.raises(InvalidQuery, match="^test_run_id is required and cannot be empty$"):
@@ -41,6 +46,8 @@ def test_result_status_filter():
     assert params.result_filter("FAILED", None, None, None).status == "failed"
     with pytest.raises(InvalidQuery, match="^Invalid status 'bogus'$"):
         params.result_filter("bogus", None, None, None)
+    with pytest.raises(InvalidQuery, match="^Invalid status 'Bogus '$"):  # the value as sent
+        params.result_filter("Bogus ", None, None, None)
     with pytest.raises(InvalidQuery, match="Invalid severity"):
         params.result_filter(None, None, "urgent", None)
     with pytest.raises(InvalidQuery, match="Invalid category"):
@@ -55,6 +62,7 @@ def test_run_filter_ranges_sources_and_status():
     custom = params.run_filter(NOW, since="2026-11-01", until="2026-11-02T00:00:00Z")
     assert custom.since_us < custom.until_us
     for kwargs, message in [({"range_": "1y"}, "Invalid range"), ({"status": "green"}, "^Invalid status 'green'$"),
+                            ({"status": "Green"}, "^Invalid status 'Green'$"),
                             ({"sources": ["ftp"]}, "Invalid source 'ftp'"), ({"since": "yesterday"}, "since must be"),
                             ({"since": "2026-11-02", "until": "2026-11-01"}, "since must be before until")]:  # fmt: skip
         with pytest.raises(InvalidQuery, match=message):
