@@ -91,13 +91,26 @@ def test_cursor_round_trip_and_opacity():
 
 
 def _raw(body) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    """A cursor with a valid checksum around ``body``: reaches the shape checks."""
+    b64 = base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    return f"{b64}.{cursor._check(b64)}"
+
+
+def test_an_edited_cursor_is_refused_not_followed():
+    good = cursor.encode("results", (0, "case-0010"))
+    for i, ch in enumerate(good):
+        edited = good[:i] + ("B" if ch == "A" else "A") + good[i + 1:]
+        with pytest.raises(InvalidQuery, match="^Invalid cursor"):
+            cursor.decode("results", edited)
+    bare = good.partition(".")[0]  # a well-formed body without its checksum
+    with pytest.raises(InvalidQuery, match="^Invalid cursor"):
+        cursor.decode("results", bare)
 
 
 @pytest.mark.parametrize("bad", [
     "zzz", "!!!", "", "a" * 5000, _raw([1, 2]), _raw({"k": "results", "v": [0, "x"]}),
     _raw({"k": "runs", "v": [1, "a"]}), _raw({"k": "runs", "v": ["1", "a", "b"]}), _raw({"k": "runs", "v": [True, "a", "b"]}),
-    base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    base64.urlsafe_b64encode(b"\xff\xfe").decode(), "\u00fcn\u00ef.\u00fc", _raw({"k": "runs", "v": [1, "a", "b"]})[:-1] + "\u00e9",
 ])  # fmt: skip
 def test_bad_cursors_are_a_clear_400(bad):
     with pytest.raises(InvalidQuery, match="^Invalid cursor: pass the next_cursor"):
