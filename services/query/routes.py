@@ -95,7 +95,9 @@ async def get_test_run(
                                                         severity=severity, q=q, page=page, limit=limit, cursor_=cursor))  # fmt: skip
 
 
-@router.get("/agents/{agent_name}/test-runs/{test_run_id}/results/{result_id}", responses=_doc(answers.CaseDetail))
+# ``:path``: result ids are free text and may hold '/' (pytest ids such as ``test_x[a/b]``), which
+# arrives decoded even when the client sent %2F.
+@router.get("/agents/{agent_name}/test-runs/{test_run_id}/results/{result_id:path}", responses=_doc(answers.CaseDetail))
 async def get_result(agent_name: str, test_run_id: str, result_id: str, request: Request, who: Principal = _viewer):
     """One test case: messages, tool calls, verdict, expected vs actual sequence, LLM calls, timing, trace."""
     return json_response(await _svc(request).case(agent_name, test_run_id, result_id))

@@ -193,3 +193,25 @@ async def test_the_standalone_query_service_with_mcp_through_a_gateway(api, redi
         assert not listed.is_error and AGENT in listed.content[0].text
     finally:
         svc.stop()
+
+
+def test_result_ids_with_slashes_and_absurd_pages(api):
+    """A JUnit case id holds '/' (pytest parametrize ids); a page number past 64 bits is an empty page, not a 500."""
+    svc, _ = api
+    rid = "tests.test_agent::test_path[a/b/../c]"
+    body = {"agent_name": "junit-agent", "source": "ci", "complete": True,
+            "results": [{"result_id": rid, "scenario_id": rid, "user_message": "m", "status": "failed", "error": "boom"}]}  # fmt: skip
+    with httpx.Client(base_url=svc.url, headers={"X-API-Key": MEMBER_KEY}, timeout=10) as w:
+        run = w.post("/v1/test-runs/sync", json=body).json()["test_run_id"]
+    with client(svc) as c:
+        path = f"/agents/junit-agent/test-runs/{run}"
+        deadline = time.monotonic() + 60
+        while c.get(path).json()["summary"]["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        one = c.get(f"{path}/results/{rid.replace('/', '%2F')}")
+        assert one.status_code == 200 and one.json()["result_id"] == rid, one.text
+        assert c.get(f"{path}/results/x%2Fnope").json() == {"detail": "Result not found: 'x/nope'"}
+        for route in (path, "/test-runs"):
+            far = c.get(route, params={"page": 10**30, "limit": 100})
+            assert far.status_code == 200 and far.json()["next_cursor"] is None, far.text

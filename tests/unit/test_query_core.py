@@ -31,6 +31,11 @@ def test_page_offsets():
     assert params.page_of(3, 20).offset == 40 and params.page_of(1, 100).offset == 0
 
 
+def test_a_page_beyond_64_bits_is_an_empty_page_not_an_overflow():
+    far = params.page_of(10**30, 100)
+    assert far.page == params.MAX_PAGE and far.offset < 2**63
+
+
 @pytest.mark.parametrize("value", [None, "", "   "])
 def test_empty_run_id_is_refused_with_the_seed_text(value):
     with pytest.raises(InvalidQuery, match="^test_run_id is required and cannot be empty$"):
@@ -41,6 +46,8 @@ def test_result_status_filter():
     assert params.result_filter("FAILED", None, None, None).status == "failed"
     with pytest.raises(InvalidQuery, match="^Invalid status 'bogus'$"):
         params.result_filter("bogus", None, None, None)
+    with pytest.raises(InvalidQuery, match="^Invalid status 'Bogus '$"):  # the value as sent
+        params.result_filter("Bogus ", None, None, None)
     with pytest.raises(InvalidQuery, match="Invalid severity"):
         params.result_filter(None, None, "urgent", None)
     with pytest.raises(InvalidQuery, match="Invalid category"):
@@ -55,6 +62,7 @@ def test_run_filter_ranges_sources_and_status():
     custom = params.run_filter(NOW, since="2026-11-01", until="2026-11-02T00:00:00Z")
     assert custom.since_us < custom.until_us
     for kwargs, message in [({"range_": "1y"}, "Invalid range"), ({"status": "green"}, "^Invalid status 'green'$"),
+                            ({"status": "Green"}, "^Invalid status 'Green'$"),
                             ({"sources": ["ftp"]}, "Invalid source 'ftp'"), ({"since": "yesterday"}, "since must be"),
                             ({"since": "2026-11-02", "until": "2026-11-01"}, "since must be before until")]:  # fmt: skip
         with pytest.raises(InvalidQuery, match=message):
@@ -83,13 +91,26 @@ def test_cursor_round_trip_and_opacity():
 
 
 def _raw(body) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    """A cursor with a valid checksum around ``body``: reaches the shape checks."""
+    b64 = base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
+    return f"{b64}.{cursor._check(b64)}"
+
+
+def test_an_edited_cursor_is_refused_not_followed():
+    good = cursor.encode("results", (0, "case-0010"))
+    for i, ch in enumerate(good):
+        edited = good[:i] + ("B" if ch == "A" else "A") + good[i + 1:]
+        with pytest.raises(InvalidQuery, match="^Invalid cursor"):
+            cursor.decode("results", edited)
+    bare = good.partition(".")[0]  # a well-formed body without its checksum
+    with pytest.raises(InvalidQuery, match="^Invalid cursor"):
+        cursor.decode("results", bare)
 
 
 @pytest.mark.parametrize("bad", [
     "zzz", "!!!", "", "a" * 5000, _raw([1, 2]), _raw({"k": "results", "v": [0, "x"]}),
     _raw({"k": "runs", "v": [1, "a"]}), _raw({"k": "runs", "v": ["1", "a", "b"]}), _raw({"k": "runs", "v": [True, "a", "b"]}),
-    base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    base64.urlsafe_b64encode(b"\xff\xfe").decode(), "\u00fcn\u00ef.\u00fc", _raw({"k": "runs", "v": [1, "a", "b"]})[:-1] + "\u00e9",
 ])  # fmt: skip
 def test_bad_cursors_are_a_clear_400(bad):
     with pytest.raises(InvalidQuery, match="^Invalid cursor: pass the next_cursor"):

@@ -31,6 +31,7 @@ EXPORT_FORMATS = ("csv", "json", "jsonl")
 MAX_LIMIT = 100
 MAX_QUERY_TEXT = 200
 MAX_EXPORT_RUNS = 1000
+MAX_PAGE = 10**15  # pages past it answer as this one (empty): offsets and the echoed page stay 64-bit
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def page_of(page: int, limit: int) -> Page:
         raise InvalidQuery("page must be 1 or greater")
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidQuery("limit must be between 1 and 100")
-    return Page(page, limit)
+    return Page(min(page, MAX_PAGE), limit)
 
 
 def run_id(value: str | None) -> str:
@@ -101,9 +102,9 @@ def run_filter(
     now: datetime, agents: Sequence[str] = (), range_: str | None = None, since: str | None = None,
     until: str | None = None, status: str | None = None, sources: Sequence[str] = (),
 ) -> RunFilter:  # fmt: skip
-    status = (status or "all").strip().lower()
+    given, status = status, (status or "all").strip().lower()
     if status not in RUN_STATUSES:
-        raise InvalidQuery(f"Invalid status '{status}'")
+        raise InvalidQuery(f"Invalid status '{given}'")
     picked = tuple(dict.fromkeys(s.strip().lower() for s in _split(sources)))
     for s in picked:
         if s not in SOURCES:
@@ -124,9 +125,9 @@ def run_filter(
 
 def result_filter(status: str | None, category: str | None, severity: str | None, q: str | None) -> ResultFilter:
     if status is not None:
-        status = status.strip().lower()
+        given, status = status, status.strip().lower()
         if status not in RESULT_STATUSES:
-            raise InvalidQuery(f"Invalid status '{status}'")
+            raise InvalidQuery(f"Invalid status '{given}'")
     if category is not None:
         category = category.strip().lower()
         if category not in CATEGORIES:
