@@ -35,6 +35,8 @@ from services.scorer.tables import Tables
 
 log = logging.getLogger("invarium.scorer")
 
+COMPACTION_NICENESS = 10
+
 
 class Scorer:
     """Project → commit → ack, for fresh and for reclaimed entries alike.
@@ -174,6 +176,8 @@ class Scorer:
 
 
 def _compact_tables(data_dir: str) -> dict[str, int]:
+    # below the live path in CPU priority: compaction can wait, freshness cannot
+    os.nice(COMPACTION_NICENESS)
     return Tables(Path(data_dir)).compact_tables()
 
 
