@@ -10,6 +10,7 @@ reusing one Idempotency-Key per request, so a retry never writes twice.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -199,6 +200,28 @@ class InvariumClient:
 
     async def get_result(self, agent_name: str, test_run_id: str, result_id: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/agents/{_seg(agent_name)}/test-runs/{_seg(test_run_id)}/results/{_seg(result_id)}")
+
+    async def wait_scored(self, agent_name: str, run_ids: Sequence[str], *, timeout_s: float,
+                          interval_s: float = 0.5) -> dict[str, int]:  # fmt: skip
+        """Wait until no result of the runs is pending (accepted, not yet scored). Returns the
+        pending count per run at the end: all zero, or what was left when ``timeout_s`` ran out.
+        A run not readable yet (just synced) counts as pending until the deadline."""
+        deadline = time.monotonic() + timeout_s
+        pending: dict[str, int] = {}
+        while True:
+            for run_id in run_ids:
+                if pending.get(run_id) == 0:
+                    continue
+                try:
+                    summary = (await self.get_run(agent_name, run_id, limit=1))["summary"]
+                    pending[run_id] = int(summary.get("pending") or 0)
+                except InvariumError as exc:
+                    if exc.status != 404 or time.monotonic() >= deadline:
+                        raise
+                    pending[run_id] = -1  # not visible yet
+            if all(v == 0 for v in pending.values()) or time.monotonic() >= deadline:
+                return pending
+            await asyncio.sleep(interval_s)
 
     async def compare(self, agent_name: str, base: str, head: str) -> dict[str, Any]:
         return await self.request("GET", f"/v1/agents/{_seg(agent_name)}/compare", params={"base": base, "head": head})

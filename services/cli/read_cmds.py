@@ -95,9 +95,23 @@ def compare(
     agent: str = typer.Option(..., "--agent", help="Agent name"),
     fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
                                             help="Exit 1 when a case passed in BASE and fails in HEAD (CI gate)"),
+    wait: float = typer.Option(None, "--wait", min=0,
+                               help="Seconds to wait for both runs to be fully scored first "
+                                    "(default: 300 with --fail-on-regression, else 0)"),
     json_out: bool = JsonOption,
 ) -> None:  # fmt: skip
-    """Compare two runs: score deltas, regressions, fixes, new and missing cases."""
+    """Compare two runs: score deltas, regressions, fixes, new and missing cases.
+
+    As a CI gate (--fail-on-regression) it first waits until no case of either run is pending,
+    so a run synced a moment ago is judged on all of its cases. Exit codes: 0 passed, 1 a case
+    regressed, 2 the runs were not fully scored within --wait."""
+    wait = (300.0 if fail_on_regression else 0.0) if wait is None else wait
+    if wait:
+        left = run(ctx, lambda c: c.wait_scored(agent, [base, head], timeout_s=wait))
+        if any(left.values()):
+            still = ", ".join(f"{r}: {n if n > 0 else 'not visible yet'}" for r, n in left.items() if n)
+            fail(f"runs still being scored after {wait:g} s (pending {still}); nothing was judged. "
+                 "Raise --wait, or check the scorer", code=2)  # fmt: skip
     data = run(ctx, lambda c: c.compare(agent, base, head))
     if json_out:
         print_json(data)

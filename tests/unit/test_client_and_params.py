@@ -100,3 +100,50 @@ async def test_client_errors_are_not_retried_and_network_errors_are():
         with pytest.raises(InvariumError) as exc:
             await c.sync("a", [{"scenario_id": "s", "user_message": "m"}])
     assert exc.value.status is None and "cannot reach http://t" in exc.value.detail and calls["n"] == 4
+
+
+async def test_wait_scored_polls_until_no_case_is_pending():
+    answers = {"base": [0], "head": [None, 3, 1, 0]}  # head: not visible yet, then pending 3 -> 0
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        run = req.url.path.rsplit("/", 1)[1]
+        pending = answers[run].pop(0) if len(answers[run]) > 1 else answers[run][0]
+        if pending is None:
+            return httpx.Response(404, json={"detail": f"Test run not found: '{run}'"})
+        return httpx.Response(200, json={"summary": {"pending": pending}, "results": []})
+
+    async with InvariumClient("http://t", "k" * 20, transport=httpx.MockTransport(handler)) as c:
+        assert await c.wait_scored("a", ["base", "head"], timeout_s=5, interval_s=0) == {"base": 0, "head": 0}
+        answers["head"] = [2]  # never scored: what is left comes back at the deadline
+        assert await c.wait_scored("a", ["base", "head"], timeout_s=0.05, interval_s=0.01) == {"base": 0, "head": 2}
+        answers["head"] = [None]  # still unknown at the deadline: the server's 404 is the answer
+        with pytest.raises(InvariumError):
+            await c.wait_scored("a", ["head"], timeout_s=0.05, interval_s=0.01)
+
+
+def test_the_quality_gate_does_not_judge_runs_still_being_scored(monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+    from services.client import InvariumClient as Client
+
+    calls: list[str] = []
+
+    async def wait_scored(self, agent, runs, *, timeout_s, interval_s=0.5):
+        calls.append(f"wait {timeout_s:g}")
+        return {"tr_a": 0, "tr_b": 7}
+
+    async def compare(self, agent, base, head):
+        calls.append("compare")
+        return {"regressions": []}
+
+    monkeypatch.setattr(Client, "wait_scored", wait_scored)
+    monkeypatch.setattr(Client, "compare", compare)
+    runner = CliRunner()
+    gate = runner.invoke(app, ["compare", "tr_a", "tr_b", "--agent", "a", "--fail-on-regression", "--json"],
+                         env={"INVARIUM_API_KEY": "k" * 20})  # fmt: skip
+    assert gate.exit_code == 2 and "still being scored" in gate.stderr and "tr_b: 7" in gate.stderr
+    assert calls == ["wait 300"]  # nothing was compared
+    calls.clear()
+    plain = runner.invoke(app, ["compare", "tr_a", "tr_b", "--agent", "a", "--json"], env={"INVARIUM_API_KEY": "k" * 20})
+    assert plain.exit_code == 0 and calls == ["compare"]  # no gate, no wait
