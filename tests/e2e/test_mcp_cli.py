@@ -64,7 +64,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def cli(stack: Stack, *args: str, key: str | None = MEMBER_KEY, **env: str):
-    return CliRunner().invoke(cli_app, list(args), env=stack.env(key, **env), catch_exceptions=False)
+    # CliRunner overlays ``env`` on os.environ: CI=true of a CI machine must be removed (None), or
+    # syncs there would say source "ci" where the tests expect "cli"
+    overlay: dict[str, str | None] = {"CI": None} | stack.env(key, **env)
+    return CliRunner().invoke(cli_app, list(args), env=overlay, catch_exceptions=False)
 
 
 def jsonl(tmp_path: Path, name: str, rows: list[dict]) -> Path:
