@@ -11,6 +11,7 @@ import orjson
 from services.common.streams import PREFIX
 
 QUEUE = f"{PREFIX}:rescore:queue"
+ACTIVE = f"{PREFIX}:rescore:active"  # taken off the queue, not finished: recovered if its worker dies
 LOCK = f"{PREFIX}:rescore:lock"
 JOB_TTL_S = 7 * 24 * 3600
 

@@ -40,6 +40,10 @@ def run_job(settings: ScorerSettings, job_id: str, workers: int | None = None) -
                                       "generation": p.generation})  # fmt: skip
 
     with lease_sync(client, jobs.LOCK):
+        if (client.hget(key, "status") or b"").decode() in ("done", "failed"):
+            client.lrem(jobs.ACTIVE, 0, job_id)  # another worker recovered and finished it meanwhile
+            client.close()
+            return
         client.hset(key, mapping={"status": "running", "started_at": jobs.now()})
         try:
             sel = selection_of((client.hget(key, "selection") or b"{}").decode())
@@ -51,14 +55,27 @@ def run_job(settings: ScorerSettings, job_id: str, workers: int | None = None) -
             client.hset(key, mapping={"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:2000],
                                       "finished_at": jobs.now()})  # fmt: skip
         finally:
+            client.lrem(jobs.ACTIVE, 0, job_id)
             client.close()
+
+
+async def next_job(client) -> bytes | None:
+    """A job a dead worker left unfinished (listed as active while nobody holds the job lease),
+    else the next queued one, moved to the active list in the same command. Running a job twice
+    is harmless: a re-score changes nothing until it switches, and ``run_job`` skips finished ones."""
+    if not await client.exists(jobs.LOCK):
+        orphans = await client.lrange(jobs.ACTIVE, -1, -1)
+        if orphans:
+            log.warning("recovering re-score job %s left unfinished by a stopped worker", orphans[0].decode())
+            return orphans[0]
+    return await client.lmove(jobs.QUEUE, jobs.ACTIVE, "RIGHT", "LEFT")
 
 
 async def poll_jobs(settings: ScorerSettings, client, interval_s: float = 1.0) -> None:
     """Background task of every worker: take the next queued job, if any, and run it."""
     while True:
         try:
-            job_id = await client.rpop(jobs.QUEUE)
+            job_id = await next_job(client)
             if job_id:
                 await asyncio.to_thread(run_job, settings, job_id.decode())
                 continue
