@@ -83,12 +83,8 @@ def build_server(client_for: ClientFactory) -> MCPServer:
         test_run_id. Results read as pending until scored; then inspect them with invarium_get_test_run."""
         agent = _param(lambda: params.required(agent_name, "agent_name"))
         rows = [r.model_dump(mode="json", exclude_none=True) for r in results]
-        async with client_for(ctx) as client:
-            try:
-                summary = await client.sync_all(agent, rows, test_run_id=test_run_id or None, source="mcp",
-                                                complete=complete)  # fmt: skip
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        summary, _ = await _rest(client_for, ctx, lambda client: client.sync_all(
+            agent, rows, test_run_id=test_run_id or None, source="mcp", complete=complete))
         data = summary.as_dict()
         return answer(text.synced(data), data)
 
@@ -116,14 +112,9 @@ def build_server(client_for: ClientFactory) -> MCPServer:
             params.page_and_limit(page, limit)
 
         _param(check)
-        async with client_for(ctx) as client:
-            try:
-                data = await client.list_runs(
-                    agents=[agent_name] if agent_name else [], status=status or None, sources=[source] if source else [],
-                    date_range=date_range, since=since, until=until, page=page, limit=limit, cursor=cursor,
-                )  # fmt: skip
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        data, _ = await _rest(client_for, ctx, lambda client: client.list_runs(
+            agents=[agent_name] if agent_name else [], status=status or None, sources=[source] if source else [],
+            date_range=date_range, since=since, until=until, page=page, limit=limit, cursor=cursor))
         return answer(text.runs(data), data)
 
     @mcp.tool(name="invarium_get_test_run", annotations=_READ)
@@ -140,34 +131,23 @@ def build_server(client_for: ClientFactory) -> MCPServer:
         (status, pass rate, failure count) and a paginated list of test case results, with optional
         filtering by outcome status."""
         agent, run, chosen = _param(lambda: params.get_test_run(agent_name, test_run_id, status, page, limit))
-        async with client_for(ctx) as client:
-            try:
-                data = await client.get_run(agent, run, status=chosen, page=page, limit=limit)
-            except InvariumError as exc:
-                raise ToolError(_get_run_error(exc)) from None
-        return answer(text.test_run(data, client.base_url), data)
+        data, base_url = await _rest(client_for, ctx, lambda client: client.get_run(
+            agent, run, status=chosen, page=page, limit=limit), error=_get_run_error)
+        return answer(text.test_run(data, base_url), data)
 
     @mcp.tool(name="invarium_get_agent", annotations=_READ)
     @_exact_errors
     async def get_agent(agent_name: AgentArg, ctx: Context) -> CallToolResult:
         """Get one agent's Agent Quality Score (AQS), its latest test run and its score trend over runs."""
         agent = _param(lambda: params.required(agent_name, "agent_name"))
-        async with client_for(ctx) as client:
-            try:
-                data = await client.get_agent(agent)
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        data, _ = await _rest(client_for, ctx, lambda client: client.get_agent(agent))
         return answer(text.agent(data), data)
 
     @mcp.tool(name="invarium_list_agents", annotations=_READ)
     @_exact_errors
     async def list_agents(ctx: Context) -> CallToolResult:
         """List the agents with test runs, with their AQS and latest run."""
-        async with client_for(ctx) as client:
-            try:
-                data = await client.list_agents()
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        data, _ = await _rest(client_for, ctx, lambda client: client.list_agents())
         return answer(text.agents(data), data)
 
     @mcp.tool(name="invarium_compare_test_runs", annotations=_READ)
@@ -186,11 +166,7 @@ def build_server(client_for: ClientFactory) -> MCPServer:
                     params.required(head_test_run_id, "head_test_run_id"))  # fmt: skip
 
         agent, base, head = _param(check)
-        async with client_for(ctx) as client:
-            try:
-                data = await client.compare(agent, base, head)
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        data, _ = await _rest(client_for, ctx, lambda client: client.compare(agent, base, head))
         return answer(text.compare(data), data)
 
     @mcp.tool(name="invarium_rescore", annotations=_WRITE)
@@ -205,11 +181,7 @@ def build_server(client_for: ClientFactory) -> MCPServer:
         """Re-score past results with the current scoring algorithm (admin API key). Starts a background
         job and answers with its id; old scores stay visible until the job switches over."""
         body = {"agent_name": agent_name or None, "test_run_ids": test_run_ids or [], "since": since, "until": until}
-        async with client_for(ctx) as client:
-            try:
-                data = await client.start_rescore(body)
-            except InvariumError as exc:
-                raise ToolError(exc.detail) from None
+        data, _ = await _rest(client_for, ctx, lambda client: client.start_rescore(body))
         return answer(text.rescore_job(data), data)
 
     # agent_name and test_run_id have defaults so that a missing one gets the seed's text
@@ -218,6 +190,17 @@ def build_server(client_for: ClientFactory) -> MCPServer:
     schema = mcp._tool_manager.get_tool("invarium_get_test_run").parameters
     schema["required"] = ["agent_name", "test_run_id"]
     return mcp
+
+
+async def _rest(client_for: ClientFactory, ctx: Context, call: Callable[[InvariumClient], Awaitable[Any]],
+                error: Callable[[InvariumError], str] = lambda exc: exc.detail) -> tuple[Any, str]:  # fmt: skip
+    """One REST call of a tool: its answer and the client's base URL; a server error becomes a
+    ``ToolError`` with the server's own text (``error`` may reword it)."""
+    async with client_for(ctx) as client:
+        try:
+            return await call(client), client.base_url
+        except InvariumError as exc:
+            raise ToolError(error(exc)) from None
 
 
 def _get_run_error(exc: InvariumError) -> str:
