@@ -51,3 +51,13 @@ class CommonSettings(BaseSettings):
         if not spec.strip() and keys_file.is_file():
             spec = ",".join(line.strip() for line in keys_file.read_text().splitlines() if line.strip())
         return KeyRing.parse(spec)
+
+    def required_keyring(self) -> KeyRing:
+        """The keyring of a service that serves HTTP: auth is always on, so no keys means no start."""
+        keyring = self.keyring()
+        if not len(keyring):
+            raise SystemExit(
+                "No API keys configured: set INVARIUM_API_KEYS (e.g. 'key1:admin,key2:member') "
+                f"or run `make up`, which writes one to {self.data_dir / API_KEYS_FILE}"
+            )
+        return keyring

@@ -20,12 +20,7 @@ log = logging.getLogger("invarium.ingest")
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
-    keyring = settings.keyring()
-    if not len(keyring):
-        raise SystemExit(
-            "No API keys configured: set INVARIUM_API_KEYS (e.g. 'key1:admin,key2:member') "
-            f"or run `make up`, which writes one to {settings.data_dir / 'api-keys'}"
-        )
+    keyring = settings.required_keyring()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

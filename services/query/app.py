@@ -59,12 +59,7 @@ def install(app: FastAPI, settings: QuerySettings) -> None:
 def create_app(settings: QuerySettings | None = None) -> FastAPI:
     """The query service on its own (docker-compose runs it this way)."""
     settings = settings or QuerySettings()
-    keyring = settings.keyring()
-    if not len(keyring):
-        raise SystemExit(
-            "No API keys configured: set INVARIUM_API_KEYS (e.g. 'key1:admin,key2:viewer') "
-            f"or run `make up`, which writes one to {settings.data_dir / 'api-keys'}"
-        )
+    keyring = settings.required_keyring()
     app = FastAPI(title="Invarium query", version="1",
                   summary="Runs, results, comparisons and exports of behavioural test runs of AI agents.")  # fmt: skip
     app.state.keyring = keyring
