@@ -189,12 +189,14 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
     wd = workdir()
     rproc, rurl = start_redis(wd)
     env = scorer_env(rurl, wd, INVARIUM_MAX_BACKLOG="100000000", INVARIUM_DEBUG="1")
-    ingest, url = start_service("services.ingest", env, wd / "ingest.log")
+    # the API process of `make up` (ingest + query): so the read side is also measured as users see it
+    ingest, url = start_service("services.api", env, wd / "api.log")
     scorer = subprocess.Popen([sys.executable, "-m", "services.scorer"], env=os.environ | env,
                               stdout=(wd / "scorer.log").open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
     accepted: dict[str, float] = {}
     visible: dict[str, float] = {}
     in_results: dict[str, float] = {}
+    in_api: dict[str, float] = {}
     stop = threading.Event()
     tables = Tables(wd)
 
@@ -211,6 +213,15 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
                 for (run,) in duckdb.sql(f"SELECT DISTINCT run FROM read_parquet({files!r})").fetchall():
                     in_results.setdefault(run, now)
             time.sleep(0.1)
+
+    def watch_api() -> None:  # a user: the runs list over HTTP (GET /v1/test-runs), newest first
+        with httpx.Client(base_url=url, headers={"X-API-Key": KEY}, timeout=10) as http:
+            while not stop.is_set():
+                runs = http.get("/v1/test-runs", params={"limit": 100}).json()["runs"]
+                now = time.perf_counter()
+                for row in runs:
+                    in_api.setdefault(row["test_run_id"], now)
+                time.sleep(0.1)
 
     async def load() -> None:
         bodies = [orjson.dumps({"agent_name": "fresh", "test_run_id": None, "results": make_batch(per_sync, seed=s)})
@@ -235,6 +246,8 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    api_watcher = threading.Thread(target=watch_api, daemon=True)
+    api_watcher.start()
     try:
         asyncio.run(load())
         deadline = time.perf_counter() + 30
@@ -243,6 +256,7 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
     finally:
         stop.set()
         watcher.join()
+        api_watcher.join()
         for p in (scorer, ingest):
             p.terminate()
             p.wait(30)
@@ -258,6 +272,11 @@ def bench_freshness(rate: int, seconds: int, per_sync: int) -> None:
     if result_lags:
         q = lambda x: result_lags[min(len(result_lags) - 1, int(x * len(result_lags)))]  # noqa: E731
         print(f"  results rows visible (run detail): p50 {q(0.5) * 1000:,.0f} ms   p99 {q(0.99) * 1000:,.0f} ms")
+    api_lags = sorted(in_api[r] - t for r, t in accepted.items() if r in in_api)
+    if api_lags:
+        a = lambda x: api_lags[min(len(api_lags) - 1, int(x * len(api_lags)))]  # noqa: E731
+        print(f"  in the runs list over HTTP (query service, polled every 100 ms): p50 {a(0.5) * 1000:,.0f} ms   "
+              f"p99 {a(0.99) * 1000:,.0f} ms   never: {len(accepted) - len(api_lags)}")
     commits = [line.split("committed ")[1].split() for line in (wd / "scorer.log").read_text().splitlines()
                if "committed " in line]  # "<n> entries in <ms> ms"
     if commits:
