@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,13 @@ class Tables:
         self._handles: dict[tuple[str, Path], DeltaTable] = {}
         self._handles_lock = threading.Lock()
         self.run_starts = RunStarts()
+        self._writers: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._handles_lock:
+            if self._writers is None:
+                self._writers = ThreadPoolExecutor(3, thread_name_prefix="delta-commit")
+            return self._writers
 
     def _handle(self, path: Path, purpose: str) -> DeltaTable | None:
         key = (purpose, path)
@@ -179,12 +187,22 @@ class Tables:
         targets = [(gen.path("results"), proj.results), (gen.path("run_events"), proj.run_events)]
         if archive:
             targets.append((self.archive_path, proj.archive))
-        for path, rows in targets:
+
+        def write(path: Path, rows: pa.Table) -> int:
             if maybe_seen:
                 rows = unseen(path, rows)
             if rows.num_rows:
                 self._append(path, rows)
-                written += rows.num_rows
+            return rows.num_rows
+
+        # The tables are independent: their commits run side by side (delta-rs and DuckDB release
+        # the GIL), so a batch costs the slowest commit, not the sum. If one fails, the batch is
+        # not acked and its redelivery skips what the others already hold.
+        busy = [(path, rows) for path, rows in targets if rows.num_rows]
+        if len(busy) > 1:
+            written = sum(self._pool().map(lambda t: write(*t), busy))
+        else:
+            written = sum(write(path, rows) for path, rows in busy)
         deleted = [tuple(r) for r in zip(proj.run_events["agent"].to_pylist(), proj.run_events["run"].to_pylist(),
                                          proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
         for agent, run, _ in deleted:
