@@ -170,9 +170,17 @@ class Scorer:
         decodes and re-encodes up to a target file's worth of rows; in the worker, the allocator
         kept that high-water mark for good (peak RSS rising with the table until files reached
         their target size). A child returns it all to the system when it exits."""
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(1, mp_context=ctx, max_tasks_per_child=1) as pool:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
+        try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        finally:
+            # Cancelled (the worker is stopping): end the child instead of waiting for it. An
+            # interrupted compaction commits nothing (Delta commits are atomic; vacuum removes
+            # its orphan files). After a normal return the child is exiting anyway.
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _compact_tables(data_dir: str) -> dict[str, int]:
