@@ -9,6 +9,7 @@ the ``runs`` table materialised per Delta version (``catalog``).
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ EXPORT_NAMES = ("agent_name", "test_run_id", "result_id", "scenario_id", "descri
                 "expected_behavior", "agent_response", "cost_usd", "duration_ms", "input_tokens", "output_tokens",
                 "synced_at", "algorithm_version")  # fmt: skip
 
+log = logging.getLogger("invarium.query")
+
 
 def lit(value: str) -> str:
     """A SQL string literal. Constants (not parameters) let the Parquet scan prune by min/max."""
@@ -59,18 +62,40 @@ class Store:
 
     # -- snapshot ------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
-        """The current snapshot, re-checked against the Delta logs at most every ``refresh_s``."""
-        if time.monotonic() - self._checked < self._refresh_s:
+        """The current snapshot, re-checked against the Delta logs at most every ``refresh_s``.
+
+        Under steady reads a stale snapshot is refreshed in the background while readers go on
+        with the one they have (at most ~4 ``refresh_s`` old): rebuilding the runs index costs
+        ~75 ms at 10,000 runs (linear in runs), which must not land on requests under ingest. The
+        first read, a read after an idle spell, and ``refresh_s`` 0 wait for the load."""
+        age = time.monotonic() - self._checked
+        if age < self._refresh_s:
             return self._snap
-        with self._lock:
-            if time.monotonic() - self._checked >= self._refresh_s:
-                cur = self._db.cursor()
-                try:
-                    self._snap = self._loader.load(self._snap, cur)
-                finally:
-                    cur.close()
-                self._checked = time.monotonic()
+        if age > max(4 * self._refresh_s, 1.0) or not self._refresh_s:
+            # first read, after an idle spell, or refresh_s 0 (always current): wait for the load
+            with self._lock:
+                if time.monotonic() - self._checked >= self._refresh_s:
+                    self._refresh()
+            return self._snap
+        if self._lock.acquire(blocking=False):  # one refresher at a time; the others don't wait
+            threading.Thread(target=self._refresh_and_release, name="snapshot-refresh", daemon=True).start()
         return self._snap
+
+    def _refresh(self) -> None:
+        cur = self._db.cursor()
+        try:
+            self._snap = self._loader.load(self._snap, cur)
+        finally:
+            cur.close()
+        self._checked = time.monotonic()
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh()
+        except Exception:  # noqa: BLE001 - readers keep the last good snapshot; the next read retries
+            log.exception("snapshot refresh failed")
+        finally:
+            self._lock.release()
 
     def _sql(self, sql: str, params: dict | list | None = None) -> pa.Table:
         cur = self._db.cursor()

@@ -228,3 +228,25 @@ async def test_the_tombstone_is_a_valid_run_deleted_event(env, rclient):
     p = streams.partition_of("a2", "r3", 1)
     assert rclient.hget(streams.run_key(p, "a2", "r3"), "status") == b"deleted" and rclient.ttl(streams.run_key(p, "a2", "r3")) == -1
     assert rclient.smembers(streams.deleted_runs_key(p)) == {b"a2\x1fr3"}
+
+
+def test_under_steady_reads_a_stale_snapshot_is_refreshed_in_the_background(rclient, tmp_path):
+    import time
+
+    tables = build_store(tmp_path, rclient)
+    store = Store(tmp_path, refresh_s=0.2)
+    try:
+        before = store.snapshot()
+        assert ("a1", "r9") not in before.runs
+        apply(tables, run_entries("a1", "r9", [case(1)], at="2026-11-21T13:30:00.000Z"))
+        time.sleep(0.3)  # stale, but read recently: this read gets the old snapshot at once ...
+        assert store.snapshot() is before
+        deadline = time.monotonic() + 10
+        while ("a1", "r9") not in store.snapshot().runs:  # ... and a later one the refreshed one
+            assert time.monotonic() < deadline, "the background refresh never landed"
+            time.sleep(0.05)
+        time.sleep(1.5)  # idle for long: the next read waits for a current snapshot
+        apply(tables, run_entries("a1", "r10", [case(2)], at="2026-11-21T13:40:00.000Z"))
+        assert ("a1", "r10") in store.snapshot().runs
+    finally:
+        store.close()
