@@ -290,14 +290,42 @@ class Tables:
         return done
 
     def compact_stats(self, gen: Generation | None = None) -> None:
-        """Keep one row per run (the latest): a read then an overwrite, so no stats may be
-        appended in between."""
+        """Keep one row per run (the latest). Callers must keep stats writers out during
+        ``finish_stats_compaction`` (a read of what is new, then an overwrite)."""
         gen = gen or self.current()
+        plan = self.plan_stats_compaction(gen)
+        if plan is not None:
+            self.finish_stats_compaction(gen, plan)
+            self.tidy_stats(gen)
+
+    def plan_stats_compaction(self, gen: Generation) -> tuple[frozenset[str], pa.Table] | None:
+        """The long part, with stats writers still running: the latest row per run as of now."""
         stats = gen.table("run_stats")
-        if stats is not None and len(stats.file_uris()) > 1:
-            latest = latest_stats(stats.file_uris())
-            write_deltalake(str(gen.path("run_stats")), latest, mode="overwrite")
-            stats = gen.table("run_stats")
+        if stats is None or len(stats.file_uris()) <= 1:
+            return None
+        files = stats.file_uris()
+        return frozenset(files), latest_stats(files)
+
+    def finish_stats_compaction(self, gen: Generation, plan: tuple[frozenset[str], pa.Table]) -> None:
+        """The short part, with stats writers kept out: fold in the rows appended since the plan
+        (appends only add files), then overwrite the table with one row per run."""
+        seen, latest = plan
+        stats = gen.table("run_stats")
+        new = [f for f in stats.file_uris() if f not in seen] if stats is not None else []
+        if new:
+            with _duck("planned", "fresh") as con:
+                con.register("planned", latest)
+                con.register("fresh", pa.concat_tables([latest.slice(0, 0), latest_stats(new)]))
+                latest = con.sql(
+                    "SELECT * FROM (SELECT * FROM planned UNION ALL SELECT * FROM fresh) "
+                    "QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1"
+                ).to_arrow_table().cast(RUN_STATS_SCHEMA)
+        write_deltalake(str(gen.path("run_stats")), latest, mode="overwrite")
+
+    def tidy_stats(self, gen: Generation) -> None:
+        """Checkpoint and vacuum: safe beside concurrent appends."""
+        stats = gen.table("run_stats")
+        if stats is not None:
             stats.create_checkpoint()
             stats.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
 

@@ -161,8 +161,14 @@ class Scorer:
         async with lease(self.group.redis, f"{streams.PREFIX}:compaction", blocking=False) as held:
             if held:
                 await self._in_child(_compact_tables, str(self.tables.root.parent))
-                async with self._stats_writer():  # one row per run: small, so in this process
-                    await asyncio.to_thread(self.tables.compact_stats)
+                # run stats to one row per run (small, so in this process): the long read first,
+                # then only the fold-in of what is new and the overwrite keep stats writers out
+                gen = self.tables.current()
+                plan = await asyncio.to_thread(self.tables.plan_stats_compaction, gen)
+                if plan is not None:
+                    async with self._stats_writer():
+                        await asyncio.to_thread(self.tables.finish_stats_compaction, gen, plan)
+                    await asyncio.to_thread(self.tables.tidy_stats, gen)
                 await self.group.trim()
 
     async def _in_child(self, fn, *args):

@@ -66,3 +66,21 @@ def test_runs_without_a_known_start_read_every_file(tmp_path: Path):
     dt = gen.table("results")
     assert len(tables._files_for(gen, dt, [("a", "x"), ("a", "y")])) == 2
     assert totals(tables) == {"x": 5, "y": 5}
+
+
+def test_stats_compaction_keeps_rows_appended_between_its_read_and_its_overwrite(tmp_path: Path):
+    prices = default_price_table()
+    seq = list(range(0, 1000, 10))
+    tables = Tables(tmp_path)
+    tables.apply(project(batch(seq, "old", created=True, start=0), prices))
+    tables.apply(project(batch(seq, "mid", created=True, start=100), prices))
+    gen = tables.current()
+    plan = tables.plan_stats_compaction(gen)
+    assert plan is not None
+    # meanwhile (writers still running): more results for "old" and a brand-new run
+    tables.apply(project(batch(seq, "old", created=False, start=200), prices))
+    tables.apply(project(batch(seq, "new", created=True, start=300), prices))
+    tables.finish_stats_compaction(gen, plan)
+    tables.tidy_stats(gen)
+    assert len(gen.table("run_stats").file_uris()) == 1
+    assert totals(tables) == {"old": 10, "mid": 5, "new": 5}
