@@ -69,9 +69,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="timed requests per case")
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--per-run", type=int, default=1_000)
-    ap.add_argument("--dir", type=Path, default=default_dir())
+    ap.add_argument("--dir", type=Path, default=None, help="store directory (default: data/bench-query[-arrival])")
+    ap.add_argument("--layout", choices=("sorted", "arrival"), default="sorted",
+                    help="sorted: runs in id order per agent; arrival: as the write path leaves them (sync order)")
     args = ap.parse_args()
-    root = ensure(args.dir, args.runs, args.per_run)
+    root = ensure(args.dir or Path(f"{default_dir()}{'' if args.layout == 'sorted' else '-' + args.layout}"),
+                  args.runs, args.per_run, args.layout)
     gen = root / "tables" / (root / "tables" / "CURRENT").read_text().strip()
     results = DeltaTable(str(gen / "results")).file_uris()
     stats = DeltaTable(str(gen / "run_stats")).file_uris()

@@ -2,11 +2,13 @@
 
 Same table format as the scorer writes (``RESULTS_SCHEMA``, ``RUN_STATS_SCHEMA``,
 ``RUN_EVENTS_SCHEMA`` Delta tables under ``<dir>/tables/<generation>``), generated with
-Arrow in big streamed commits instead of through the stream, so it takes minutes. Results
-are written in (agent, run) order, as the write path clusters a run's results in time.
+Arrow in big streamed commits instead of through the stream, so it takes minutes. A run's
+results are contiguous, as the write path leaves them. ``--layout sorted`` (default) writes
+each agent's runs in run-id order; ``--layout arrival`` in sync order with agents interleaved,
+so file and row-group min/max of run ids prune nothing (the worst case for reads).
 Run stats are computed with the scorer's own SQL and score formulas over each batch.
 
-    python -m bench.query_store [--runs 10000] [--per-run 1000] [--dir DIR]
+    python -m bench.query_store [--runs 10000] [--per-run 1000] [--dir DIR] [--layout sorted|arrival]
 """
 
 from __future__ import annotations
@@ -146,8 +148,12 @@ def _stats(batch: pa.Table, as_of: int) -> pa.Table:
     return stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA)
 
 
-def build(root: Path, runs: int, per_run: int) -> Path:
-    """Write the store under ``root`` (replacing a partial one); returns the generation path."""
+def build(root: Path, runs: int, per_run: int, layout: str = "sorted") -> Path:
+    """Write the store under ``root`` (replacing a partial one); returns the generation path.
+
+    ``sorted``: each agent's runs in run-id order, so a file holds a narrow id range.
+    ``arrival``: as the scorer's write path leaves it: runs in the order they were synced
+    (dates), agents interleaved, so every file holds random run ids of every agent."""
     if root.exists():
         shutil.rmtree(root)
     gen = root / "tables" / DEFAULT_GENERATION
@@ -158,47 +164,54 @@ def build(root: Path, runs: int, per_run: int) -> Path:
     stats_parts, events = [], []
     seq = 0
     per_agent = runs // AGENTS
+    plans = []
     for a in range(AGENTS):
         agent = f"agent-{a:02d}"
         ids = _run_ids(a, per_agent)
         # dates spread over 60 days, in no relation to the id order (ids are random)
         dates = now - (rng.integers(0, 60 * 24 * 3600, per_agent) * 1_000_000).astype("timedelta64[us]")
+        if layout == "arrival":
+            order = np.argsort(dates)
+            ids, dates = [ids[i] for i in order], dates[order]
+        plans.append((a, agent, ids, dates))
+        for run_id, at in zip(ids, dates):
+            created = at.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
+            events.append((agent, run_id, "RunCreated", "0-0", 0, created, "ci", "sync"))
+            events.append((agent, run_id, "RunCompleted", "0-0", 0, created + timedelta(seconds=per_run), None, None))
 
-        def batches():
-            nonlocal seq
-            for start in range(0, per_agent, RUNS_PER_BATCH):
+    def batches(chosen):
+        nonlocal seq
+        for start in range(0, per_agent, RUNS_PER_BATCH):
+            for a, agent, ids, dates in chosen:  # one agent (sorted) or all of them in turn (arrival)
                 part = _batch(agent, ids[start:start + RUNS_PER_BATCH], dates[start:start + RUNS_PER_BATCH],
                               per_run, pools, rng, seq)  # fmt: skip
                 seq += part.num_rows
                 stats_parts.append(_stats(part, a))
                 yield from part.to_batches()
 
-        reader = pa.RecordBatchReader.from_batches(RESULTS_SCHEMA, batches())
+    for chosen in ([[p] for p in plans] if layout == "sorted" else [plans]):
+        reader = pa.RecordBatchReader.from_batches(RESULTS_SCHEMA, batches(chosen))
         write_deltalake(str(gen / "results"), reader, mode="append", writer_properties=WRITER,
                         target_file_size=256 * 1024 * 1024)  # fmt: skip
-        for run_id, at in zip(ids, dates):
-            created = at.astype("datetime64[us]").astype(datetime).replace(tzinfo=UTC)
-            events.append((agent, run_id, "RunCreated", "0-0", 0, created, "ci", "sync"))
-            events.append((agent, run_id, "RunCompleted", "0-0", 0, created + timedelta(seconds=per_run), None, None))
-        print(f"  {agent}: {per_agent * per_run:,} results written", flush=True)
+        print(f"  {', '.join(p[1] for p in chosen)}: {len(chosen) * per_agent * per_run:,} results written", flush=True)
     write_deltalake(str(gen / "run_stats"), pa.concat_tables(stats_parts), mode="append")
     cols = list(zip(*events))
     ev = pa.table([pa.array(c, f.type) for c, f in zip(cols, RUN_EVENTS_SCHEMA)], schema=RUN_EVENTS_SCHEMA)
     write_deltalake(str(gen / "run_events"), ev, mode="append")
     (root / "tables" / "CURRENT").write_text(DEFAULT_GENERATION + "\n")
-    (root / "COMPLETE").write_text(f"{runs} {per_run} {FORMAT}\n")
+    (root / "COMPLETE").write_text(f"{runs} {per_run} {FORMAT} {layout}\n")
     return gen
 
 
-def ensure(root: Path, runs: int, per_run: int) -> Path:
-    """The store under ``root``, built only when missing or of another size."""
+def ensure(root: Path, runs: int, per_run: int, layout: str = "sorted") -> Path:
+    """The store under ``root``, built only when missing or of another size or layout."""
     marker = root / "COMPLETE"
-    if marker.is_file() and marker.read_text().split() == [str(runs), str(per_run), FORMAT]:
+    if marker.is_file() and marker.read_text().split() == [str(runs), str(per_run), FORMAT, layout]:
         print(f"store: reusing {root} ({runs:,} runs x {per_run:,})", flush=True)
         return root
     print(f"store: building {runs:,} runs x {per_run:,} results under {root} …", flush=True)
     t0 = time.perf_counter()
-    build(root, runs, per_run)
+    build(root, runs, per_run, layout)
     print(f"store: built in {time.perf_counter() - t0:.0f} s", flush=True)
     return root
 
@@ -208,8 +221,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--per-run", type=int, default=1_000)
     ap.add_argument("--dir", type=Path, default=default_dir())
+    ap.add_argument("--layout", choices=("sorted", "arrival"), default="sorted")
     args = ap.parse_args()
-    ensure(args.dir, args.runs, args.per_run)
+    ensure(args.dir, args.runs, args.per_run, args.layout)
 
 
 if __name__ == "__main__":
