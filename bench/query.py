@@ -26,6 +26,7 @@ from deltalake import DeltaTable
 
 from bench._common import peak_rss_mib, start_redis, start_service, workdir
 from bench.query_store import default_dir, ensure
+from services.common.delta import local_files
 
 KEY = "bench-query-key-0123456789"
 LATEST = "(SELECT * FROM read_parquet({stats}) QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1)"
@@ -76,9 +77,9 @@ def main() -> None:
     root = ensure(args.dir or Path(f"{default_dir()}{'' if args.layout == 'sorted' else '-' + args.layout}"),
                   args.runs, args.per_run, args.layout)
     gen = root / "tables" / (root / "tables" / "CURRENT").read_text().strip()
-    results = DeltaTable(str(gen / "results")).file_uris()
-    stats = DeltaTable(str(gen / "run_stats")).file_uris()
-    events = DeltaTable(str(gen / "run_events")).file_uris()
+    results = local_files(DeltaTable(str(gen / "results")))
+    stats = local_files(DeltaTable(str(gen / "run_stats")))
+    events = local_files(DeltaTable(str(gen / "run_events")))
 
     # the raw baseline gets the same footer cache as the service, so the ratio is about the service
     raw = duckdb.connect(config={"threads": 2})

@@ -23,6 +23,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import DEFAULT_GENERATION, RUN_STATS_SCHEMA
+from services.common.delta import local_files
 
 RUNS_SQL = """
 WITH s AS (
@@ -64,7 +65,7 @@ class FileIndex:
 
     @classmethod
     def of(cls, dt: DeltaTable) -> FileIndex:
-        files = dt.file_uris()
+        files = local_files(dt)
         try:
             actions = pa.table(dt.get_add_actions(flatten=True))
         except Exception:  # noqa: BLE001 - no stats: every read scans every file
@@ -168,7 +169,7 @@ class SnapshotLoader:
         if gen != self._gen:
             self._gen, self._tables = gen, {}
         dt = self._table(name)
-        return dt.file_uris() if dt is not None else []
+        return local_files(dt) if dt is not None else []
 
     def load(self, old: Snapshot, con: duckdb.DuckDBPyConnection) -> Snapshot:
         gen = self._current()
@@ -192,7 +193,7 @@ class SnapshotLoader:
         params: dict[str, list[str]] = {}
         sources = {}
         for name, dt, schema in (("stats", stats, RUN_STATS_SCHEMA), ("events", events, RUN_EVENTS_SCHEMA)):
-            files = dt.file_uris() if dt is not None else []
+            files = local_files(dt) if dt is not None else []
             if files:
                 params[name] = files
                 sources[name] = f"read_parquet(${name}, union_by_name = true)"

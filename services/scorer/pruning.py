@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
+from services.common.delta import local_path
+
 _CACHE_MAX = 100_000
 
 
@@ -56,16 +58,17 @@ class RunStarts:
 
 
 def files_since(actions: pa.Table, root: str, floor_ms: int) -> list[str]:
-    """Files of a Delta snapshot (its add actions, flattened) that may hold rows logged at or
-    after ``floor_ms``. A file is skipped only when its min and max stream ids have as many
+    """Files of a Delta snapshot (its add actions, flattened), as local paths, that may hold rows
+    logged at or after ``floor_ms``. A file is skipped only when its min and max stream ids have as many
     digits as the floor (so string order is number order) and its max is older."""
     digits = len(str(floor_ms))
-    root = root.rstrip("/")
+    root = local_path(root).rstrip("/")
     keep = []
     for path, lo, hi in zip(*(actions[c].to_pylist() for c in ("path", "min.stream_id", "max.stream_id"))):
         if lo and hi:
             lo_ms, hi_ms = lo.partition("-")[0], hi.partition("-")[0]
             if len(lo_ms) == len(hi_ms) == digits and int(hi_ms) < floor_ms:
                 continue
-        keep.append(path if "://" in path or path.startswith("/") else f"{root}/{path}")
+        path = local_path(path)
+        keep.append(path if path.startswith("/") else f"{root}/{path}")
     return keep

@@ -33,6 +33,7 @@ from services.common import streams
 from services.scorer.core.pricing import default_price_table
 from services.scorer.core.project import RESULTS_SCHEMA, Entry, project, stream_id_key
 from services.scorer.tables import Generation, Tables, unseen
+from services.common.delta import local_files
 
 READ_BATCH = 10_000
 
@@ -66,7 +67,7 @@ def _archive_files(tables: Tables) -> list[str]:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        return DeltaTable(str(tables.archive_path)).file_uris()
+        return local_files(DeltaTable(str(tables.archive_path)))
     except TableNotFoundError:
         return []
 

@@ -33,6 +33,7 @@ from deltalake.exceptions import TableNotFoundError
 from services.scorer.core.project import ARCHIVE_SCHEMA, RESULTS_SCHEMA, RUN_EVENTS_SCHEMA, Projection
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.pruning import RunStarts, files_since
+from services.common.delta import local_files
 
 RUN_STATS_SCHEMA = pa.schema(
     [("agent", pa.string()), ("run", pa.string()), ("as_of", pa.int64()), ("total", pa.int64()),
@@ -113,7 +114,7 @@ class Generation:
 
     def files(self, name: str) -> list[str]:
         dt = self.table(name)
-        return dt.file_uris() if dt is not None else []
+        return local_files(dt) if dt is not None else []
 
 
 class Tables:
@@ -251,16 +252,16 @@ class Tables:
         unknown = self.run_starts.missing(runs)
         if unknown:
             events = self._handle(gen.path("run_events"), "stats")
-            if events is not None and events.file_uris():
+            if events is not None and local_files(events):
                 with _duck("wanted") as con:
                     con.register("wanted", pa.table({"agent": [a for a, _ in unknown], "run": [r for _, r in unknown]}))
                     self.run_starts.learn(con.sql(
                         "SELECT e.agent, e.run, min(e.stream_id) FROM read_parquet($files) e "
                         "JOIN wanted w ON e.agent = w.agent AND e.run = w.run WHERE e.type = 'RunCreated' "
-                        "GROUP BY e.agent, e.run", params={"files": events.file_uris()}).fetchall())  # fmt: skip
+                        "GROUP BY e.agent, e.run", params={"files": local_files(events)}).fetchall())  # fmt: skip
         floor = self.run_starts.floor(runs)
         if floor is None:
-            return dt.file_uris()
+            return local_files(dt)
         return files_since(pa.table(dt.get_add_actions(flatten=True)), dt.table_uri, floor)
 
     # -- maintenance ---------------------------------------------------------------
@@ -301,9 +302,9 @@ class Tables:
     def plan_stats_compaction(self, gen: Generation) -> tuple[frozenset[str], pa.Table] | None:
         """The long part, with stats writers still running: the latest row per run as of now."""
         stats = gen.table("run_stats")
-        if stats is None or len(stats.file_uris()) <= 1:
+        if stats is None or len(local_files(stats)) <= 1:
             return None
-        files = stats.file_uris()
+        files = local_files(stats)
         return frozenset(files), latest_stats(files)
 
     def finish_stats_compaction(self, gen: Generation, plan: tuple[frozenset[str], pa.Table]) -> None:
@@ -311,7 +312,7 @@ class Tables:
         (appends only add files), then overwrite the table with one row per run."""
         seen, latest = plan
         stats = gen.table("run_stats")
-        new = [f for f in stats.file_uris() if f not in seen] if stats is not None else []
+        new = [f for f in local_files(stats) if f not in seen] if stats is not None else []
         if new:
             with _duck("planned", "fresh") as con:
                 con.register("planned", latest)
@@ -342,7 +343,7 @@ def unseen(path: Path, rows: pa.Table) -> pa.Table:
     dt = _load(path)
     if dt is None or not rows.num_rows:
         return rows
-    files = dt.file_uris()
+    files = local_files(dt)
     if not files:
         return rows
     with _duck("batch") as con:

@@ -84,3 +84,25 @@ def test_stats_compaction_keeps_rows_appended_between_its_read_and_its_overwrite
     tables.tidy_stats(gen)
     assert len(gen.table("run_stats").file_uris()) == 1
     assert totals(tables) == {"old": 10, "mid": 5, "new": 5}
+
+
+def test_a_data_directory_with_a_space_is_read_and_pruned_like_any_other(tmp_path: Path):
+    from services.query.store import Store
+
+    prices = default_price_table()
+    seq = list(range(0, 1000, 10))
+    data = tmp_path / "my data"  # Delta percent-encodes paths in its file URIs: my%20data
+    tables = Tables(data)
+    tables.apply(project(batch(seq, "old", created=True, start=0), prices))
+    tables.apply(project(batch(seq, "new", created=True, start=100), prices))
+    gen = tables.current()
+    assert all(Path(f).is_file() for f in gen.files("results"))
+    assert len(tables._files_for(gen, gen.table("results"), [("a", "new")])) == 1
+    assert totals(tables) == {"old": 5, "new": 5}
+    store = Store(data, refresh_s=0)
+    try:
+        snap = store.snapshot()
+        assert {run for _, run in snap.runs} == {"old", "new"} and len(snap.results.files) == 2
+        assert snap.results.for_runs([("a", "new")]) and all(r != (None,) * 4 for r in snap.results.ranges)
+    finally:
+        store.close()
