@@ -119,7 +119,9 @@ class RunIndex:
             agent=np.array([agents[r["agent"]] for r in rows], np.int32),
             source=np.array([sources[r["source"] or ""] for r in rows], np.int32),
             failing=np.array([r["failed"] + r["errors"] > 0 for r in rows], bool),
-            all_passed=np.array([r["total"] > 0 and r["passed"] == r["total"] for r in rows], bool),
+            # a streaming run still open has cases to come: not "all passed" yet, whatever is scored
+            all_passed=np.array([r["total"] > 0 and r["passed"] == r["total"]
+                                 and (r["completed_us"] is not None or r["mode"] != "streaming") for r in rows], bool),  # fmt: skip
             agent_codes=agents,
             source_codes=sources,
             position={(r["agent"], r["run"]): i for i, r in enumerate(rows)},

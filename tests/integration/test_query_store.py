@@ -41,7 +41,7 @@ async def test_runs_list_newest_first_with_filters(env):
     assert r4["status"] == "running" and r4["tests"] == 5 and r4["pending"] == 3 and r4["source"] == "ci"
     assert [r["test_run_id"] for r in (await svc.runs(agents=["a2"]))["runs"]] == ["r3"]
     assert [r["test_run_id"] for r in (await svc.runs(sources=["mcp", "api"]))["runs"]] == ["r3", "r2"]
-    assert [r["test_run_id"] for r in (await svc.runs(status="all_passed"))["runs"]] == ["r4", "r3"]
+    assert [r["test_run_id"] for r in (await svc.runs(status="all_passed"))["runs"]] == ["r3"]  # r4: still open
     assert [r["test_run_id"] for r in (await svc.runs(status="has_failures"))["runs"]] == ["r2", "r1"]
     assert [r["test_run_id"] for r in (await svc.runs(range_="24h"))["runs"]] == ["r4", "r3"]
     assert (await svc.runs(since="2026-11-21T11:00:00Z", until="2026-11-21T13:00:00Z"))["total"] == 1
