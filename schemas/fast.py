@@ -124,8 +124,7 @@ class AppendHead(Struct, gc=False):
     complete: bool = False
 
 
-SYNC_DECODER = msgspec.json.Decoder(SyncRequest)
-APPEND_DECODER = msgspec.json.Decoder(AppendResultsRequest)
+SYNC_DECODER = msgspec.json.Decoder(SyncRequest)  # the whole-body decode: the reference the hot path is tested against
 SYNC_HEAD_DECODER = msgspec.json.Decoder(SyncHead)
 APPEND_HEAD_DECODER = msgspec.json.Decoder(AppendHead)
 RESULT_DECODER = msgspec.json.Decoder(TestCaseResult)

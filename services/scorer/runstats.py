@@ -97,13 +97,14 @@ class RunStatsMixin:
         unknown = self.run_starts.missing(runs)
         if unknown:
             events = self._handle(gen.path("run_events"), "stats")
-            if events is not None and local_files(events):
+            event_files = local_files(events) if events is not None else []
+            if event_files:
                 with _duck("wanted") as con:
                     con.register("wanted", pa.table({"agent": [a for a, _ in unknown], "run": [r for _, r in unknown]}))
                     self.run_starts.learn(con.sql(
                         "SELECT e.agent, e.run, min(e.stream_id) FROM read_parquet($files) e "
                         "JOIN wanted w ON e.agent = w.agent AND e.run = w.run WHERE e.type = 'RunCreated' "
-                        "GROUP BY e.agent, e.run", params={"files": local_files(events)}).fetchall())  # fmt: skip
+                        "GROUP BY e.agent, e.run", params={"files": event_files}).fetchall())  # fmt: skip
         floor = self.run_starts.floor(runs)
         if floor is None:
             return local_files(dt)
@@ -121,9 +122,9 @@ class RunStatsMixin:
     def plan_stats_compaction(self, gen: Generation) -> tuple[frozenset[str], pa.Table] | None:
         """The long part, with stats writers still running: the latest row per run as of now."""
         stats = gen.table("run_stats")
-        if stats is None or len(local_files(stats)) <= 1:
+        files = local_files(stats) if stats is not None else []
+        if len(files) <= 1:
             return None
-        files = local_files(stats)
         return frozenset(files), latest_stats(files)
 
     def finish_stats_compaction(self, gen: Generation, plan: tuple[frozenset[str], pa.Table]) -> None:

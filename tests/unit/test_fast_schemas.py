@@ -23,6 +23,9 @@ PAIRS = [
     (wire.TestCaseResult, fast.TestCaseResult),
     (wire.SyncRequest, fast.SyncRequest),
     (wire.AppendResultsRequest, fast.AppendResultsRequest),
+    # what the hot path decodes: the same top-level fields, results kept as raw spans
+    (wire.SyncRequest, fast.SyncHead),
+    (wire.AppendResultsRequest, fast.AppendHead),
 ]
 
 
