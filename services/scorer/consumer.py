@@ -9,9 +9,19 @@ import redis.asyncio as aioredis
 from services.common import streams
 from services.common.deadletters import dead_letter_key
 from services.scorer.core.project import Entry
-
+from services.scorer.folds import FOLD_TTL_S, Fold, Mark, Run, decode_all, settled_mark
 
 DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
+STATS_WRITER = f"{streams.PREFIX}:stats-writer"  # the lease every writer of run stats holds
+
+
+def stats_epoch_key(generation: str) -> str:
+    """Bumped by a re-score that rewrites rows of ``generation``: folds made before are retired."""
+    return f"{streams.PREFIX}:stats:epoch:{generation}"
+
+
+def fold_key(partition: int, generation: str, epoch: int, agent: str, run: str) -> str:
+    return f"{streams.PREFIX}:{{p{partition}}}:fold:{generation}:{epoch}:{agent}:{run}"
 
 
 def errors_key(partition: int) -> str:
@@ -58,6 +68,46 @@ class Group:
         """Called after their stats were written; a run made dirty again meanwhile is re-added by its ack."""
         if runs:
             await self.redis.srem(DIRTY_RUNS, *(f"{a}\x1f{r}" for a, r in runs))
+
+    async def settled_marks(self) -> dict[int, Mark]:
+        """Per partition, the id below which every entry is acknowledged (so committed): the
+        oldest pending entry, else the next one to be delivered. Read *before* the results
+        snapshot that is folded against it."""
+        pipe = self.redis.pipeline(transaction=True)
+        for p in range(self.partitions):
+            pipe.xinfo_groups(streams.stream_key(p))
+            pipe.xpending(streams.stream_key(p), self.group)
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except aioredis.ResponseError:
+            return {}
+        marks: dict[int, Mark] = {}
+        for p in range(self.partitions):
+            groups, pending = replies[2 * p], replies[2 * p + 1]
+            if isinstance(groups, Exception) or isinstance(pending, Exception):
+                continue  # no stream or no group yet: nothing settled there
+            mine = next((g for g in groups if g["name"] in (self.group, self.group.encode())), None)
+            if mine is not None:
+                marks[p] = settled_mark(mine["last-delivered-id"], pending["min"] if pending["pending"] else None)
+        return marks
+
+    async def stats_epoch(self, generation: str) -> int:
+        return int(await self.redis.get(stats_epoch_key(generation)) or 0)
+
+    async def folds(self, generation: str, epoch: int, runs: list[Run]) -> dict[Run, Fold]:
+        if not runs:
+            return {}
+        keys = [fold_key(streams.partition_of(a, r, self.partitions), generation, epoch, a, r) for a, r in runs]
+        return decode_all(runs, await self.redis.mget(keys))
+
+    async def save_folds(self, generation: str, epoch: int, folds: dict[Run, Fold]) -> None:
+        if not folds:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for (a, r), fold in folds.items():
+            pipe.set(fold_key(streams.partition_of(a, r, self.partitions), generation, epoch, a, r), fold.encode(),
+                     ex=FOLD_TTL_S)  # fmt: skip
+        await pipe.execute()
 
     async def record_failures(self, failures: list[tuple[Entry, str]]) -> None:
         """Remember why entries failed; they stay pending and are retried after the idle timeout."""

@@ -30,10 +30,12 @@ import redis
 from deltalake import write_deltalake
 
 from services.common import streams
+from services.common.delta import local_files
+from services.common.locks import lease_sync
+from services.scorer.consumer import STATS_WRITER, stats_epoch_key
 from services.scorer.core.pricing import default_price_table
 from services.scorer.core.project import RESULTS_SCHEMA, Entry, project, stream_id_key
 from services.scorer.tables import Generation, Tables, unseen
-from services.common.delta import local_files
 
 READ_BATCH = 10_000
 
@@ -208,13 +210,20 @@ class Rescorer:
         if sel.everything:
             self._report(phase="switching")
             self.tables.refresh_stats(_all_runs(gen), gen=gen)
-            self.tables.switch_to(gen.root.name)
-        else:
-            self._report(phase="swapping")
-            self._swap_runs(gen, live, selected)
-            gen = live
-        self._report(phase="catching up")
-        self._catch_up(gen, files, keep, frozenset(deleted))
+        # From the switch (or swap) to the end of the catch-up, rows of the live generation are
+        # rewritten or added below the settled marks: no stats refresh may fold them meanwhile,
+        # and the folds made before are retired (services/scorer/folds.py).
+        with lease_sync(self.redis, STATS_WRITER):
+            if sel.everything:
+                self.redis.incr(stats_epoch_key(gen.root.name))
+                self.tables.switch_to(gen.root.name)
+            else:
+                self._report(phase="swapping")
+                self.redis.incr(stats_epoch_key(live.root.name))
+                self._swap_runs(gen, live, selected)
+                gen = live
+            self._report(phase="catching up")
+            self._catch_up(gen, files, keep, frozenset(deleted))
         self._report(phase="done", done=total)
         return self.progress
 

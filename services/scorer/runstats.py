@@ -17,6 +17,7 @@ from services.common.delta import local_files
 from services.scorer.core.project import RESULTS_SCHEMA
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck
+from services.scorer.folds import Fold, Mark, Run, fold_marks_table, folds_from, folds_table, marks_table
 from services.scorer.duck import sql_literal as _sql
 from services.scorer.pruning import files_since
 
@@ -38,63 +39,138 @@ RUN_STATS_SCHEMA = pa.schema(
      ("last_synced_at", pa.timestamp("us", tz="UTC")), ("algorithm_version", pa.string())]
 )  # fmt: skip
 
-_STATS_SQL = """
-SELECT w.agent, w.run, count(r.result_id) AS total,
-  count(*) FILTER (r.status = 'passed') AS passed, count(*) FILTER (r.status = 'failed') AS failed,
-  count(*) FILTER (r.status = 'error') AS errors,
-  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'tool_usage') AS tool_usage,
-  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'knowledge') AS knowledge,
-  count(*) FILTER (r.status = 'failed' AND r.failure_category = 'safety') AS safety,
-  count(*) FILTER (r.status = 'error') AS runtime,
-  count(*) FILTER (r.status = 'failed' AND coalesce(r.failure_category, '') NOT IN ('tool_usage', 'knowledge', 'safety'))
-    AS other_failures,
-  count(*) FILTER (r.severity = 'critical') AS critical, count(*) FILTER (r.severity = 'high') AS high,
-  count(*) FILTER (r.severity = 'medium') AS medium, count(*) FILTER (r.severity = 'low') AS low,
-  coalesce(sum(r.score_scored), 0) AS score_scored, coalesce(sum(r.score_cost), 0) AS score_cost,
-  coalesce(sum(r.score_weight), 0) AS score_weight, coalesce(sum(r.score_passed_weight), 0) AS score_passed_weight,
-  coalesce(sum(r.cost_usd), 0) AS cost_usd, coalesce(bool_and(r.cost_known), true) AS cost_complete,
-  coalesce(sum(r.duration_ms), 0) AS duration_ms, coalesce(sum(r.input_tokens), 0) AS input_tokens,
-  coalesce(sum(r.output_tokens), 0) AS output_tokens, min(r.synced_at) AS first_synced_at,
-  max(r.synced_at) AS last_synced_at, max(r.algorithm_version) AS algorithm_version
-FROM wanted w LEFT JOIN (SELECT * FROM {source} WHERE {prune}) r ON r.agent = w.agent AND r.run = w.run
+# agent, run and the aggregates: partial stats (a fold, or a group of rows) before merging
+PARTS_SCHEMA = pa.schema([RUN_STATS_SCHEMA.field("agent"), RUN_STATS_SCHEMA.field("run")]
+                         + [RUN_STATS_SCHEMA.field(name) for name in (
+    "total", "passed", "failed", "errors", "tool_usage", "knowledge", "safety", "runtime", "other_failures", "critical",
+    "high", "medium", "low", "score_scored", "score_cost", "score_weight", "score_passed_weight", "cost_usd",
+    "cost_complete", "duration_ms", "input_tokens", "output_tokens", "first_synced_at", "last_synced_at",
+    "algorithm_version")])  # fmt: skip
+
+# The run aggregates: (name, per-row expression over results rows ``r``, how partial values merge).
+# Every one of them merges (sum, min, max, and), so a run's stats are its fold (the settled
+# part, see ``services/scorer/folds.py``) merged with the rows logged since.
+AGGREGATES: tuple[tuple[str, str, str], ...] = (
+    ("total", "count(r.result_id)", "sum"),
+    ("passed", "count(*) FILTER (r.status = 'passed')", "sum"),
+    ("failed", "count(*) FILTER (r.status = 'failed')", "sum"),
+    ("errors", "count(*) FILTER (r.status = 'error')", "sum"),
+    ("tool_usage", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'tool_usage')", "sum"),
+    ("knowledge", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'knowledge')", "sum"),
+    ("safety", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'safety')", "sum"),
+    ("runtime", "count(*) FILTER (r.status = 'error')", "sum"),
+    ("other_failures", "count(*) FILTER (r.status = 'failed' AND coalesce(r.failure_category, '') "
+                       "NOT IN ('tool_usage', 'knowledge', 'safety'))", "sum"),
+    ("critical", "count(*) FILTER (r.severity = 'critical')", "sum"),
+    ("high", "count(*) FILTER (r.severity = 'high')", "sum"),
+    ("medium", "count(*) FILTER (r.severity = 'medium')", "sum"),
+    ("low", "count(*) FILTER (r.severity = 'low')", "sum"),
+    ("score_scored", "coalesce(sum(r.score_scored), 0)", "sum"),
+    ("score_cost", "coalesce(sum(r.score_cost), 0)", "sum"),
+    ("score_weight", "coalesce(sum(r.score_weight), 0)", "sum"),
+    ("score_passed_weight", "coalesce(sum(r.score_passed_weight), 0)", "sum"),
+    ("cost_usd", "coalesce(sum(r.cost_usd), 0)", "sum"),
+    ("cost_complete", "coalesce(bool_and(r.cost_known), true)", "bool_and"),
+    ("duration_ms", "coalesce(sum(r.duration_ms), 0)", "sum"),
+    ("input_tokens", "coalesce(sum(r.input_tokens), 0)", "sum"),
+    ("output_tokens", "coalesce(sum(r.output_tokens), 0)", "sum"),
+    ("first_synced_at", "min(r.synced_at)", "min"),
+    ("last_synced_at", "max(r.synced_at)", "max"),
+    ("algorithm_version", "max(r.algorithm_version)", "max"),
+)
+AGGREGATE_NAMES = tuple(name for name, _, _ in AGGREGATES)
+assert AGGREGATE_NAMES == tuple(PARTS_SCHEMA.names[2:])
+_ROW_AGGREGATES = ",\n  ".join(f"{expr} AS {name}" for name, expr, _ in AGGREGATES)
+_MERGED = ",\n  ".join(
+    f"coalesce({how}(p.{name}), {'true' if how == 'bool_and' else '0'}) AS {name}" if how in ("sum", "bool_and")
+    else f"{how}(p.{name}) AS {name}" for name, _, how in AGGREGATES
+)
+
+# A full recompute of the runs in ``wanted`` from the results rows (``{source}``, ``{prune}``).
+_STATS_SQL = f"""
+SELECT w.agent, w.run, {_ROW_AGGREGATES}
+FROM wanted w LEFT JOIN (SELECT * FROM {{source}} WHERE {{prune}}) r ON r.agent = w.agent AND r.run = w.run
 GROUP BY w.agent, w.run
+"""
+
+# The rows of the runs logged at or after their fold's mark (all rows when a run has no fold),
+# aggregated per run and per ``settled``: below the consumer group's settled mark of the row's
+# partition (every entry before it is committed for good), so they may be folded in.
+_TAIL_SQL = f"""
+WITH rows AS (
+  SELECT *, CAST(split_part(stream_id, '-', 1) AS BIGINT) AS ms, CAST(split_part(stream_id, '-', 2) AS BIGINT) AS seq
+  FROM {{source}} WHERE {{prune}}
+), r AS (
+  SELECT rows.*, coalesce(rows.ms < m.ms OR (rows.ms = m.ms AND rows.seq < m.seq), false) AS settled
+  FROM rows LEFT JOIN fold_marks f ON f.agent = rows.agent AND f.run = rows.run AND f.partition = rows.partition
+  LEFT JOIN marks m ON m.partition = rows.partition
+  WHERE f.ms IS NULL OR rows.ms > f.ms OR (rows.ms = f.ms AND rows.seq >= f.seq)
+)
+SELECT r.agent, r.run, r.partition, r.settled, {_ROW_AGGREGATES}
+FROM r GROUP BY r.agent, r.run, r.partition, r.settled
+"""
+
+# Partial aggregates (``parts``: folds and tail groups) merged into one row per run.
+_MERGE_SQL = f"""
+SELECT w.agent, w.run, {_MERGED}
+FROM wanted w LEFT JOIN parts p ON p.agent = w.agent AND p.run = w.run GROUP BY w.agent, w.run
 """
 
 
 class RunStatsMixin:
     """The run-stats part of ``Tables``."""
 
-    def refresh_stats(self, runs: Iterable[tuple[str, str]], *, gen: Generation | None = None) -> None:
-        """Recompute the aggregates of ``runs`` from the results snapshot and append them.
+    def refresh_stats(self, runs: Iterable[tuple[str, str]], *, gen: Generation | None = None,
+                      marks: dict[int, Mark] | None = None, folds: dict[Run, Fold] | None = None) -> dict[Run, Fold]:
+        """Recompute the aggregates of ``runs`` and append them; returns their new folds.
 
-        Rows carry the results version they were computed at (``as_of``); readers take the
-        latest per run, so concurrent workers can never leave a stale row on top.
+        Without ``marks`` every row of the runs is read (a full recompute: re-scores, tests). With
+        the consumer group's settled ``marks`` (read *before* this call) and the runs' ``folds``,
+        only rows logged at or after each fold's marks are read (``folds``). Rows carry the results
+        version they were computed at (``as_of``); readers take the latest per run, so concurrent
+        workers can never leave a stale row on top.
         """
         runs = sorted(set(runs))
         gen = gen or self.current()
         if not runs:
-            return
+            return {}
+        marks = marks or {}
+        folds = {r: f for r, f in (folds or {}).items() if len(f.values) == len(AGGREGATE_NAMES)}
         dt = self._handle(gen.path("results"), "stats")
-        version, files = (dt.version(), self._files_for(gen, dt, runs)) if dt is not None else (-1, [])
-        with _duck("wanted", "empty_results") as con:
+        version, files = (dt.version(), self._files_for(gen, dt, runs, folds)) if dt is not None else (-1, [])
+        with _duck("wanted", "empty_results", "fold_marks", "marks", "parts") as con:
             con.register("wanted", pa.table({"agent": [a for a, _ in runs], "run": [r for _, r in runs]}))
             con.register("empty_results", RESULTS_SCHEMA.empty_table())
+            con.register("fold_marks", fold_marks_table(folds))
+            con.register("marks", marks_table(marks))
             source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
             # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
             prune = f"agent IN ({', '.join(sorted({_sql(a) for a, _ in runs}))}) AND run IN ({', '.join(sorted({_sql(r) for _, r in runs}))})"
-            sql = _STATS_SQL.replace("{source}", source).replace("{prune}", prune)
-            stats = con.sql(sql, params={"files": files} if files else None).to_arrow_table()
+            sql = _TAIL_SQL.replace("{source}", source).replace("{prune}", prune)
+            tail = con.sql(sql, params={"files": files} if files else None).to_arrow_table()
+            settled = tail["settled"]
+            seen = set(zip(tail["agent"].to_pylist(), tail["run"].to_pylist(), tail["partition"].to_pylist()))
+            tail = tail.drop_columns(["partition", "settled"]).cast(PARTS_SCHEMA)
+            held = folds_table(folds, PARTS_SCHEMA)
+            con.register("parts", pa.concat_tables([held, tail.filter(settled)]))
+            new_folds = folds_from(con.sql(_MERGE_SQL).to_arrow_table().cast(PARTS_SCHEMA), folds, marks, seen)
+            con.register("parts", pa.concat_tables([held, tail]))
+            stats = con.sql(_MERGE_SQL).to_arrow_table()
         sums = (np.nan_to_num(stats[c].to_numpy(zero_copy_only=False).astype(float))
                 for c in ("score_scored", "score_cost", "score_weight", "score_passed_weight"))  # fmt: skip
         bss, aqs = scores_from_sums(*sums)
         stats = stats.append_column("bss", pa.array(bss)).append_column("aqs", pa.array(aqs))
         stats = stats.append_column("as_of", pa.array([version] * stats.num_rows, pa.int64()))
         self._append(gen.path("run_stats"), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), "stats")
+        return new_folds if marks else {}
 
-    def _files_for(self, gen: Generation, dt: DeltaTable, runs: list[tuple[str, str]]) -> list[str]:
-        """The results files that can hold rows of ``runs`` (``pruning``): all of them unless
-        every run's ``RunCreated`` is known."""
-        unknown = self.run_starts.missing(runs)
+    def _files_for(self, gen: Generation, dt: DeltaTable, runs: list[tuple[str, str]],
+                   folds: dict[Run, Fold] | None = None) -> list[str]:  # fmt: skip
+        """The results files that can hold the rows of ``runs`` still to be read (``pruning``):
+        from each run's fold marks, else from its ``RunCreated``; all files if one is unknown."""
+        folds = folds or {}
+        fresh = [r for r in runs if r not in folds]
+        unknown = self.run_starts.missing(fresh)
         if unknown:
             events = self._handle(gen.path("run_events"), "stats")
             event_files = local_files(events) if events is not None else []
@@ -105,10 +181,13 @@ class RunStatsMixin:
                         "SELECT e.agent, e.run, min(e.stream_id) FROM read_parquet($files) e "
                         "JOIN wanted w ON e.agent = w.agent AND e.run = w.run WHERE e.type = 'RunCreated' "
                         "GROUP BY e.agent, e.run", params={"files": event_files}).fetchall())  # fmt: skip
-        floor = self.run_starts.floor(runs)
-        if floor is None:
-            return local_files(dt)
-        return files_since(pa.table(dt.get_add_actions(flatten=True)), dt.table_uri, floor)
+        floors = [folds[r].floor_ms() for r in runs if r in folds]
+        if fresh:
+            start = self.run_starts.floor(fresh)
+            if start is None:
+                return local_files(dt)
+            floors.append(start)
+        return files_since(pa.table(dt.get_add_actions(flatten=True)), dt.table_uri, min(floors))
 
     def compact_stats(self, gen: Generation | None = None) -> None:
         """Keep one row per run (the latest). Callers must keep stats writers out during

@@ -25,7 +25,7 @@ from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
 from services.common.locks import lease
-from services.scorer.consumer import Group
+from services.scorer.consumer import STATS_WRITER, Group
 from services.scorer.jobs import poll_jobs
 from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, Projection, project
@@ -124,7 +124,8 @@ class Scorer:
 
     async def refresh_stats(self, *, force: bool = False) -> None:
         """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
-        the committer, in its own thread with its own table handles."""
+        the committer, in its own thread with its own table handles. Reads only what each run
+        logged since its fold (``services/scorer/folds.py``); the settled marks are read first."""
         if not force and time.monotonic() - self.stats_at < self.settings.stats_interval_s:
             return
         async with self._stats_lock, self._stats_writer():
@@ -132,14 +133,22 @@ class Scorer:
             runs = await self.group.dirty_runs()
             if runs:
                 t0 = time.perf_counter()
-                await asyncio.to_thread(self.tables.refresh_stats, runs)
+                gen = self.tables.current()
+                epoch = await self.group.stats_epoch(gen.root.name)
+                ordered = sorted(runs)
+                folds = await self.group.folds(gen.root.name, epoch, ordered)
+                marks = await self.group.settled_marks()
+                new = await asyncio.to_thread(self.tables.refresh_stats, ordered, gen=gen, marks=marks, folds=folds)
+                await self.group.save_folds(gen.root.name, epoch, new)
                 await self.group.clean_runs(runs)
-                log.debug("refreshed stats of %d runs in %.0f ms", len(runs), (time.perf_counter() - t0) * 1e3)
+                log.debug("refreshed stats of %d runs in %.0f ms (%d folded before)", len(runs),
+                          (time.perf_counter() - t0) * 1e3, len(folds))  # fmt: skip
 
     def _stats_writer(self):
-        """A Redis lock every worker takes to write run stats: the stats compaction (a read,
-        then an overwrite) must not lose rows another worker appends in between."""
-        return lease(self.group.redis, f"{streams.PREFIX}:stats-writer")
+        """A Redis lock every writer of run stats takes: the stats compaction (a read, then an
+        overwrite) must not lose rows another worker appends in between, and a re-score's
+        rewrite of rows must not interleave with a refresh that folds them."""
+        return lease(self.group.redis, STATS_WRITER)
 
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
