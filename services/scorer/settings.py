@@ -14,6 +14,8 @@ class ScorerSettings(CommonSettings):
     claim_interval_s: float = Field(default=5.0, gt=0)
     max_deliveries: int = Field(default=5, ge=1, description="Tries before an entry goes to the dead-letter stream")
     compact_every: int = Field(default=50, ge=1, description="Commits between compactions of the tables")
+    max_commit_entries: int = Field(default=10_000, ge=1, le=100_000,
+                                    description="Queued batches are merged into one commit up to this many entries")
     min_commit_interval_s: float = Field(default=0.25, ge=0, description="Batches arriving sooner are merged into one commit")
     stats_interval_s: float = Field(default=0.1, gt=0, description="Run stats are refreshed at most this often")
     poll_ms: int = Field(default=100, ge=1, description="XREADGROUP block time")
