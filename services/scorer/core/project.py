@@ -17,7 +17,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from services.scorer.core.classify import ALGORITHM_VERSION, classify
+from services.scorer.core import decode
+from services.scorer.core.classify import ALGORITHM_VERSION, _needs_sort, classify, classify_view
 from services.scorer.core.pricing import PriceTable
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.core.scoring import (
@@ -113,27 +114,17 @@ def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-class _Columns:
-    def __init__(self, schema: pa.Schema) -> None:
-        self.schema = schema
-        self.cols: dict[str, list] = {name: [] for name in schema.names}
-        self._items = list(self.cols.items())
-
-    def add(self, row: dict) -> None:
-        get = row.get
-        for name, values in self._items:
-            values.append(get(name))
-
-    def table(self) -> pa.Table:
-        return pa.table({n: pa.array(v, type=self.schema.field(n).type) for n, v in self.cols.items()}, schema=self.schema)
-
-
 def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     """Row tuples (in schema order) to a table: one C-level transpose, then one array per column."""
     if not rows:
         return schema.empty_table()
     columns = list(zip(*rows))
     return pa.table([pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema)
+
+
+# What one entry reads to: (type, agent, run, at, result rows as (row, verdict, complexity code),
+# run event row or None). Either path gives all of an event's rows, or raises.
+_Read = tuple[str, str, str, datetime | None, list[tuple[tuple, object, int]], tuple | None]
 
 
 def project(
@@ -145,47 +136,153 @@ def project(
 ) -> Projection:
     """Fold a batch of entries into projection rows. Entries that cannot be read are returned
     in ``failures`` (with the reason) instead of raising, so one poison event never blocks
-    the rest of its batch. Results of runs in ``skip_runs`` (deleted) are dropped."""
+    the rest of its batch. Results of runs in ``skip_runs`` (deleted) are dropped.
+
+    Each entry is read through the msgspec view (``_read_view``); one the view does not take
+    is read as a dict by ``_read``, the general path, which also gives the failure reasons.
+    """
     results: list[tuple] = []
-    run_events, archive = _Columns(RUN_EVENTS_SCHEMA), _Columns(ARCHIVE_SCHEMA)
+    run_events: list[tuple] = []
+    archive: list[tuple] = []
     failures: list[tuple[Entry, str]] = []
     statuses, severities, complexities = [], [], []
+    times: dict[str, datetime | None] = {}  # parsed ``at`` by text: a batch repeats a few
     for entry in entries:
-        try:
-            event = orjson.loads(entry.data)
-            kind, agent, run, at = event["type"], event["agent"], event["run"], _time(event["at"])
-            if event.get("schema_version", 1) != 1:
-                raise ValueError(f"unsupported schema_version {event.get('schema_version')!r}")
-            payload = event["payload"]
-            rows: list[tuple[tuple, object, int]] = []
-            if kind == "ResultsSynced":
-                if (agent, run) not in skip_runs:
-                    for result in payload["results"]:
-                        row, verdict = _result_row(result, entry, event, at, payload["source"], prices, policy)
-                        rows.append((row, verdict, COMPLEXITY_CODES.get(result.get("complexity") or "", 0)))
-            elif kind in ("RunCreated", "RunCompleted", "RunDeleted"):
-                run_events.add({"agent": agent, "run": run, "type": kind, "stream_id": entry.stream_id,
-                                "partition": entry.partition, "at": at, "source": payload.get("source"),
-                                "mode": payload.get("mode")})  # fmt: skip
-            else:
-                raise ValueError(f"unknown event type {kind!r}")
-        except Exception as exc:  # noqa: BLE001 - a poison entry is reported, not raised
-            failures.append((entry, f"{type(exc).__name__}: {exc}"))
-            continue
+        read = _read_view(entry, prices, policy, skip_runs, times)
+        if read is None:
+            try:
+                read = _read(entry, prices, policy, skip_runs)
+            except Exception as exc:  # noqa: BLE001 - a poison entry is reported, not raised
+                failures.append((entry, f"{type(exc).__name__}: {exc}"))
+                continue
+        kind, agent, run, at, rows, run_event = read
         for row, verdict, complexity in rows:  # all of an event's rows, or none of them
             results.append(row)
             statuses.append(STATUS_CODES[verdict.status])
             severities.append(SEVERITY_CODES.get(verdict.severity or "", 0))
             complexities.append(complexity)
-        archive.add({"partition": entry.partition, "stream_id": entry.stream_id, "type": kind, "agent": agent,
-                     "run": run, "at": at, "data": entry.data})  # fmt: skip
+        if run_event is not None:
+            run_events.append(run_event)
+        archive.append((entry.partition, entry.stream_id, kind, agent, run, at, entry.data))
     table = _rows_table(results, RESULTS_SCHEMA)
     if table.num_rows:
         scored, cost, weight, passed = result_terms(np.array(statuses), np.array(severities), np.array(complexities))
         for name, values in (("score_scored", scored), ("score_cost", cost), ("score_weight", weight),
                              ("score_passed_weight", passed)):  # fmt: skip
             table = table.set_column(table.schema.get_field_index(name), name, pa.array(values, pa.float64()))
-    return Projection(table, run_events.table(), archive.table(), failures)
+    return Projection(table, _rows_table(run_events, RUN_EVENTS_SCHEMA), _rows_table(archive, ARCHIVE_SCHEMA),
+                      failures)
+
+
+def _read(entry: Entry, prices: PriceTable, policy: RiskPolicy, skip_runs: frozenset[tuple[str, str]]) -> _Read:
+    """The general path: the event as a dict; raises what makes the entry a failure."""
+    event = orjson.loads(entry.data)
+    kind, agent, run, at = event["type"], event["agent"], event["run"], _time(event["at"])
+    if event.get("schema_version", 1) != 1:
+        raise ValueError(f"unsupported schema_version {event.get('schema_version')!r}")
+    payload = event["payload"]
+    rows: list[tuple[tuple, object, int]] = []
+    run_event = None
+    if kind == "ResultsSynced":
+        if (agent, run) not in skip_runs:
+            for result in payload["results"]:
+                row, verdict = _result_row(result, entry, event, at, payload["source"], prices, policy)
+                rows.append((row, verdict, COMPLEXITY_CODES.get(result.get("complexity") or "", 0)))
+    elif kind in ("RunCreated", "RunCompleted", "RunDeleted"):
+        run_event = (agent, run, kind, entry.stream_id, entry.partition, at, payload.get("source"), payload.get("mode"))
+    else:
+        raise ValueError(f"unknown event type {kind!r}")
+    return kind, agent, run, at, rows, run_event
+
+
+_RUN_EVENTS = frozenset({"RunCreated", "RunCompleted", "RunDeleted"})
+
+
+def _read_view(entry: Entry, prices: PriceTable, policy: RiskPolicy, skip_runs: frozenset[tuple[str, str]],
+               times: dict[str, datetime | None]) -> _Read | None:
+    """``_read`` through the msgspec view, or None where the view does not apply (the event
+    is then read by ``_read``): same rows, with tool calls, LLM calls and the trace stored as
+    the JSON text they were logged with rather than re-encoded (the same JSON values)."""
+    data = entry.data
+    if not decode.acceptable(data):
+        return None
+    try:
+        event = decode.ENVELOPE.decode(data)
+        kind, agent, run, payload = event.type, event.agent, event.run, event.payload
+        if event.schema_version != 1:
+            return None
+        at = times.get(event.at, times)  # the dict itself: not seen yet
+        if at is times:
+            at = times[event.at] = _time(event.at)
+        rows: list[tuple[tuple, object, int]] = []
+        run_event = None
+        if kind == "ResultsSynced":
+            if (agent, run) not in skip_runs:
+                results, source = payload.results, payload.source
+                if results is decode.UNSET or (results and source is decode.UNSET):
+                    return None
+                for result in results:
+                    rows.append(_view_row(result, entry, event, at, source, prices, policy))
+        elif kind in _RUN_EVENTS:
+            source = None if payload.source is decode.UNSET else payload.source
+            run_event = (agent, run, kind, entry.stream_id, entry.partition, at, source, payload.mode)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - the general path reads it, and says why it cannot
+        return None
+    return kind, agent, run, at, rows, run_event
+
+
+def _view_row(result: decode.ResultView, entry: Entry, event: decode.EnvelopeView, at, source, prices,
+              policy) -> tuple[tuple, object, int]:
+    """``_result_row`` of a result view (plus its complexity code)."""
+    tools_span = result.tools_called
+    calls = decode.CALLS.decode(tools_span)
+    if calls:
+        tools_json = bytes(tools_span)
+        orders = [c.order for c in calls]
+        if len(orders) > 1 and _needs_sort(orders):  # stored sorted by order, as classify reads them
+            position = sorted(range(len(orders)), key=orders.__getitem__)
+            calls = [calls[k] for k in position]
+            spans = decode.CALL_SPANS.decode(tools_span)
+            tools_json = b"[" + b",".join([bytes(spans[k]) for k in position]) + b"]"
+        names = [c.name for c in calls]
+        called = [n if n is not None else "" for n in names]
+        verdict = classify_view(result, called, [c.error for c in calls], policy)
+    else:
+        tools_json, names = b"[]", []
+        verdict = classify_view(result, [], [], policy)
+    llm_span = result.llm_calls
+    llm_calls = decode.LLM_CALLS.decode(llm_span)
+    costs, total_cost, cost_known, any_known, tokens_in, tokens_out = [], 0.0, True, False, 0, 0
+    if llm_calls:
+        llm_json = bytes(llm_span)
+        estimate = prices.estimate_cost
+        for call in llm_calls:
+            n_in, n_out = call.input_tokens or 0, call.output_tokens or 0
+            cost, known = estimate(call.model, n_in, n_out)
+            costs.append(cost)
+            cost_known, any_known = cost_known and known, any_known or known
+            total_cost += cost or 0.0
+            tokens_in += n_in
+            tokens_out += n_out
+    else:
+        llm_json = b"[]"
+    trace = bytes(result.trace)
+    complexity = result.complexity
+    row = (
+        event.agent, event.run, result.result_id, entry.stream_id, entry.partition, event.event_id, at,
+        source, result.scenario_id, result.description or "", complexity, result.target_failure,
+        result.user_message, result.expected_behavior, result.agent_response, result.expected_tools or [],
+        result.tool_match or "strict", result.forbidden_tools or [], names, tools_json,
+        llm_json, costs, trace if decode.truthy(trace) else b"[]", result.duration_ms, result.status,
+        result.error, verdict.status, verdict.category, verdict.subtype, verdict.severity, verdict.reason or None,
+        list(verdict.missing), list(verdict.extra), list(verdict.reordered), tokens_in, tokens_out,
+        total_cost if any_known or not llm_calls else None, cost_known,
+        None, None, None, None,  # score terms: filled in vectorised for the whole batch
+        ALGORITHM_VERSION,
+    )  # in RESULTS_SCHEMA order
+    return row, verdict, COMPLEXITY_CODES.get(complexity or "", 0)
 
 
 def _result_row(result: dict, entry: Entry, event: dict, at, source, prices, policy) -> tuple[tuple, object]:
