@@ -12,10 +12,20 @@ orjson makes and msgspec does not make on the parts it skips.
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
+
+from services.scorer.core.classify import ALGORITHM_VERSION, _needs_sort
+from services.scorer.core.classify_view import classify_view
+from services.scorer.core.pricing import ModelPrice, PriceTable
+from services.scorer.core.risk import RiskPolicy
+
+if TYPE_CHECKING:
+    from services.scorer.core.project import Entry
 
 # orjson reads integers above 2**64 - 1 as floats, msgspec as ints: the view takes only
 # the ones both read alike (and that fit the int64 columns).
@@ -114,3 +124,123 @@ def truthy(span: bytes) -> bool:
     if first == b"n" or first == b"f":
         return False
     return float(span) != 0
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """ISO text to an aware datetime; a naive time is taken as UTC."""
+    if not value:
+        return None
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+# What one entry reads to: (type, agent, run, at, result rows, run event row or None); a row is
+# a tuple in the order of its schema.
+Read = tuple[str, Any, Any, datetime | None, list[tuple], tuple | None]
+_RUN_EVENTS = frozenset({"RunCreated", "RunCompleted", "RunDeleted"})
+_NAME, _ORDER, _ERROR = attrgetter("name"), attrgetter("order"), attrgetter("error")
+
+
+class ViewReader:
+    """Reads the entries of one batch through the view, with that batch's memos (times, prices)."""
+
+    def __init__(self, prices: PriceTable, policy: RiskPolicy, skip_runs: frozenset[tuple[str, str]]) -> None:
+        self.prices, self.policy, self.skip_runs = prices, policy, skip_runs
+        self._times: dict[str | None, datetime | None] = {}  # a batch repeats a few ``at`` texts
+        self._prices: dict[str | None, ModelPrice | None] = {}
+
+    def read(self, entry: Entry) -> Read | None:
+        """The entry's rows as ``project``'s dict path gives them, or None where the view does
+        not apply (that path then reads it): tool calls, LLM calls and the trace are the JSON
+        text they were logged with rather than its re-encoding (the same JSON values)."""
+        data = entry.data
+        if not acceptable(data):
+            return None
+        try:
+            event = ENVELOPE.decode(data)
+            kind, agent, run, payload = event.type, event.agent, event.run, event.payload
+            if event.schema_version != 1:
+                return None
+            at = self._times.get(event.at, self)  # self: not seen yet
+            if at is self:
+                at = self._times[event.at] = parse_time(event.at)
+            rows: list[tuple] = []
+            run_event = None
+            if kind == "ResultsSynced":
+                if (agent, run) not in self.skip_runs:
+                    results, source = payload.results, payload.source
+                    if results is UNSET or (results and source is UNSET):
+                        return None  # the dict path's KeyError
+                    for result in results:
+                        rows.append(self._row(result, entry, event, at, source))
+            elif kind in _RUN_EVENTS:
+                source = None if payload.source is UNSET else payload.source
+                run_event = (agent, run, kind, entry.stream_id, entry.partition, at, source, payload.mode)
+            else:
+                return None
+        except Exception:  # noqa: BLE001 - the dict path reads it, and says why it cannot
+            return None
+        return kind, agent, run, at, rows, run_event
+
+    def _price(self, model: str | None) -> ModelPrice | None:
+        """``PriceTable.price``, each model resolved once per batch."""
+        price = self._prices.get(model, self)
+        if price is self:
+            price = self._prices[model] = self.prices.price(model)
+        return price
+
+    def _row(self, result: ResultView, entry: Entry, event: EnvelopeView, at: datetime | None,
+             source: str | None) -> tuple:
+        """``project._result_row`` of a result view."""
+        tools_span = result.tools_called
+        calls = CALLS.decode(tools_span)
+        if calls:
+            tools_json = bytes(tools_span)
+            if len(calls) > 1:
+                orders = list(map(_ORDER, calls))
+                if _needs_sort(orders):  # stored sorted by order, as classify reads them
+                    position = sorted(range(len(orders)), key=orders.__getitem__)
+                    calls = [calls[k] for k in position]
+                    spans = CALL_SPANS.decode(tools_span)
+                    tools_json = b"[" + b",".join([bytes(spans[k]) for k in position]) + b"]"
+            names = list(map(_NAME, calls))
+            called = tuple(names) if None not in names else tuple([n if n is not None else "" for n in names])
+            verdict = classify_view(result, called, list(map(_ERROR, calls)), self.policy)
+        else:
+            tools_json, names = b"[]", []
+            verdict = classify_view(result, (), [], self.policy)
+        llm_span = result.llm_calls
+        llm_calls = LLM_CALLS.decode(llm_span)
+        costs, total_cost, cost_known, any_known, tokens_in, tokens_out = [], 0.0, True, False, 0, 0
+        if llm_calls:
+            llm_json = bytes(llm_span)
+            for call in llm_calls:  # PriceTable.estimate_cost, inlined
+                n_in, n_out = call.input_tokens or 0, call.output_tokens or 0
+                if n_in < 0 or n_out < 0:
+                    raise ValueError("token counts must be >= 0")
+                price = self._price(call.model)
+                if price is None:
+                    costs.append(None)
+                    cost_known = False
+                else:
+                    cost = price.cost(n_in, n_out)
+                    costs.append(cost)
+                    any_known = True
+                    total_cost += cost
+                tokens_in += n_in
+                tokens_out += n_out
+        else:
+            llm_json = b"[]"
+        trace = bytes(result.trace)
+        return (
+            event.agent, event.run, result.result_id, entry.stream_id, entry.partition, event.event_id, at,
+            source, result.scenario_id, result.description or "", result.complexity, result.target_failure,
+            result.user_message, result.expected_behavior, result.agent_response, result.expected_tools or [],
+            result.tool_match or "strict", result.forbidden_tools or [], names, tools_json,
+            llm_json, costs, trace if truthy(trace) else b"[]", result.duration_ms, result.status,
+            result.error, verdict.status, verdict.category, verdict.subtype, verdict.severity,
+            verdict.reason or None, verdict.missing, verdict.extra, verdict.reordered, tokens_in, tokens_out,
+            total_cost if any_known or not llm_calls else None, cost_known,
+            None, None, None, None,  # score terms: filled in vectorised for the whole batch
+            ALGORITHM_VERSION,
+        )  # in RESULTS_SCHEMA order
