@@ -253,7 +253,8 @@ def test_factory_batches_are_projected_as_before(seed: int) -> None:
     while k < len(batch):
         n = rng.choice([1, 1, 1, 2, 3])
         datas.append(results_event(batch[k:k + n], event_id=f"e.{k}", run=f"run-{k % 4}",
-                                   at=rng.choice(["2026-11-21T10:00:00.000Z", "2026-11-21T10:00:01Z", None])))
+                                   at=rng.choice(["2026-11-21T10:00:00.000Z", "2026-11-21T12:00:01+02:00",
+                                                  "2026-11-21T10:00:01", None])))
         k += n
     datas.insert(3, envelope("RunCreated", payload={"source": "ci", "mode": "streaming"}))
     datas.append(envelope("RunCompleted", payload={"source": "ci"}))
