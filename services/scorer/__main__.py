@@ -24,6 +24,7 @@ def main() -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
     asyncio.run(app.run())
+    gc.unfreeze()  # so the interpreter's shutdown finalises what start-up allocated
 
 
 if __name__ == "__main__":
