@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from services.common.delta import local_files
@@ -81,10 +82,6 @@ AGGREGATES: tuple[tuple[str, str, str], ...] = (
 AGGREGATE_NAMES = tuple(name for name, _, _ in AGGREGATES)
 assert AGGREGATE_NAMES == tuple(PARTS_SCHEMA.names[2:])
 _ROW_AGGREGATES = ",\n  ".join(f"{expr} AS {name}" for name, expr, _ in AGGREGATES)
-_MERGED = ",\n  ".join(
-    f"coalesce({how}(p.{name}), {'true' if how == 'bool_and' else '0'}) AS {name}" if how in ("sum", "bool_and")
-    else f"{how}(p.{name}) AS {name}" for name, _, how in AGGREGATES
-)
 
 # A full recompute of the runs in ``wanted`` from the results rows (``{source}``, ``{prune}``).
 _STATS_SQL = f"""
@@ -110,11 +107,29 @@ SELECT r.agent, r.run, r.partition, r.settled, {_ROW_AGGREGATES}
 FROM r GROUP BY r.agent, r.run, r.partition, r.settled
 """
 
-# Partial aggregates (``parts``: folds and tail groups) merged into one row per run.
-_MERGE_SQL = f"""
-SELECT w.agent, w.run, {_MERGED}
-FROM wanted w LEFT JOIN parts p ON p.agent = w.agent AND p.run = w.run GROUP BY w.agent, w.run
-"""
+_ARROW_AGG = {"sum": "sum", "bool_and": "all", "min": "min", "max": "max"}
+_EMPTY_AS = {"sum": 0, "bool_and": True}  # what a run without rows shows (min/max: null)
+
+
+def merge_parts(parts: pa.Table, wanted: pa.Table) -> pa.Table:
+    """Partial aggregates (``PARTS_SCHEMA``: folds and groups of rows) merged into one row per
+    run of ``wanted`` (agent, run); a run without parts gets the empty aggregates."""
+    grouped = parts.group_by(["agent", "run"], use_threads=False).aggregate(
+        [(name, _ARROW_AGG[how]) for name, _, how in AGGREGATES])  # fmt: skip
+    grouped = grouped.rename_columns([_base(c) for c in grouped.column_names])  # "total_sum" -> "total"
+    merged = wanted.join(grouped, keys=["agent", "run"], join_type="left outer", use_threads=False)
+    for name, _, how in AGGREGATES:
+        if how in _EMPTY_AS:
+            i = merged.schema.get_field_index(name)
+            merged = merged.set_column(i, name, pc.fill_null(merged[name], pa.scalar(_EMPTY_AS[how], PARTS_SCHEMA.field(name).type)))
+    return merged.select(PARTS_SCHEMA.names).cast(PARTS_SCHEMA)
+
+
+def _base(column: str) -> str:
+    for suffix in ("_sum", "_all", "_min", "_max"):
+        if column.endswith(suffix):
+            return column[: -len(suffix)]
+    return column
 
 
 class RunStatsMixin:
@@ -138,8 +153,9 @@ class RunStatsMixin:
         folds = {r: f for r, f in (folds or {}).items() if len(f.values) == len(AGGREGATE_NAMES)}
         dt = self._handle(gen.path("results"), "stats")
         version, files = (dt.version(), self._files_for(gen, dt, runs, folds)) if dt is not None else (-1, [])
-        with _duck("wanted", "empty_results", "fold_marks", "marks", "parts") as con:
-            con.register("wanted", pa.table({"agent": [a for a, _ in runs], "run": [r for _, r in runs]}))
+        wanted = pa.table({"agent": pa.array([a for a, _ in runs], pa.string()), "run": pa.array([r for _, r in runs], pa.string())})
+        with _duck("wanted", "empty_results", "fold_marks", "marks") as con:
+            con.register("wanted", wanted)
             con.register("empty_results", RESULTS_SCHEMA.empty_table())
             con.register("fold_marks", fold_marks_table(folds))
             con.register("marks", marks_table(marks))
@@ -151,11 +167,9 @@ class RunStatsMixin:
             settled = tail["settled"]
             seen = set(zip(tail["agent"].to_pylist(), tail["run"].to_pylist(), tail["partition"].to_pylist()))
             tail = tail.drop_columns(["partition", "settled"]).cast(PARTS_SCHEMA)
-            held = folds_table(folds, PARTS_SCHEMA)
-            con.register("parts", pa.concat_tables([held, tail.filter(settled)]))
-            new_folds = folds_from(con.sql(_MERGE_SQL).to_arrow_table().cast(PARTS_SCHEMA), folds, marks, seen)
-            con.register("parts", pa.concat_tables([held, tail]))
-            stats = con.sql(_MERGE_SQL).to_arrow_table()
+        held = folds_table(folds, PARTS_SCHEMA)
+        new_folds = folds_from(merge_parts(pa.concat_tables([held, tail.filter(settled)]), wanted), folds, marks, seen)
+        stats = merge_parts(pa.concat_tables([held, tail]), wanted)
         sums = (np.nan_to_num(stats[c].to_numpy(zero_copy_only=False).astype(float))
                 for c in ("score_scored", "score_cost", "score_weight", "score_passed_weight"))  # fmt: skip
         bss, aqs = scores_from_sums(*sums)
