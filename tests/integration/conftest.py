@@ -5,8 +5,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from services.ingest.app import create_app
+from services.scorer.consumer import Group
+from services.scorer.core.pricing import default_price_table
+from services.scorer.settings import ScorerSettings
+from services.scorer.tables import Tables
+from services.scorer.worker import Scorer
 from services.ingest.settings import IngestSettings
 from tests.conftest import API_KEYS, MEMBER_KEY
 
@@ -44,3 +50,21 @@ async def make_client(ingest_settings) -> AsyncIterator[Callable[..., httpx.Asyn
 @pytest.fixture
 async def client(make_client) -> httpx.AsyncClient:
     return await make_client()
+
+
+@pytest.fixture
+async def scorer_factory(redis_url, tmp_path: Path):
+    """Factory of in-process scorers sharing one data directory and the real Redis."""
+    clients = []
+
+    async def make(**overrides) -> Scorer:
+        settings = ScorerSettings(redis_url=redis_url, data_dir=tmp_path, api_keys="", **overrides)
+        client = aioredis.from_url(redis_url)
+        clients.append(client)
+        group = Group(client, settings.stream_partitions, settings.scorer_group)
+        await group.ensure()
+        return Scorer(settings, group, Tables(tmp_path), default_price_table())
+
+    yield make
+    for c in clients:
+        await c.aclose()

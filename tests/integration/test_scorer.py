@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import duckdb
 import pytest
-import redis.asyncio as aioredis
 from deltalake import DeltaTable
 
 from services.common import streams
 from services.ingest.core import envelope
 from services.common.deadletters import dead_letter_key, list_dead_letters, redrive
-from services.scorer.consumer import Group
-from services.scorer.core.pricing import default_price_table
 from services.scorer.core.project import Entry
-from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables, latest_stats
 from services.scorer.worker import Scorer
 from tests.factories import make_batch
@@ -43,23 +38,6 @@ def rows(tables: Tables, sql: str = "SELECT count(*), count(DISTINCT stream_id) 
     con = duckdb.connect()
     con.sql(f"CREATE VIEW t AS SELECT * FROM read_parquet({files!r})")
     return con.sql(sql).fetchall()
-
-
-@pytest.fixture
-async def scorer_factory(redis_url, tmp_path: Path):
-    clients = []
-
-    async def make(**overrides) -> Scorer:
-        settings = ScorerSettings(redis_url=redis_url, data_dir=tmp_path, api_keys="", **overrides)
-        client = aioredis.from_url(redis_url)
-        clients.append(client)
-        group = Group(client, settings.stream_partitions, settings.scorer_group)
-        await group.ensure()
-        return Scorer(settings, group, Tables(tmp_path), default_price_table())
-
-    yield make
-    for c in clients:
-        await c.aclose()
 
 
 async def read_group(scorer: Scorer, consumer: str, count: int) -> list[Entry]:

@@ -5,21 +5,17 @@ of a run with a fold reads only what was logged since."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
-import redis.asyncio as aioredis
 
 from services.common import streams
 from services.ingest.core import envelope
-from services.scorer.consumer import Group, fold_key, stats_epoch_key
-from services.scorer.core.pricing import default_price_table
+from services.scorer.consumer import fold_key, stats_epoch_key
 from services.scorer.core.project import Entry
 from services.scorer.replay import Rescorer, Selection
 from services.scorer.runstats import AGGREGATE_NAMES, _STATS_SQL
-from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables, latest_stats
 from services.scorer.worker import Scorer
 from tests.factories import make_batch
@@ -41,23 +37,6 @@ def log(rclient, n: int, start: int) -> None:
                                                 at="2026-11-21T10:00:00.000Z",
                                                 payload={"sync_id": "s", "source": "ci", "results": [result]})})  # fmt: skip
     pipe.execute()
-
-
-@pytest.fixture
-async def scorers(redis_url, tmp_path: Path):
-    clients = []
-
-    async def make() -> Scorer:
-        settings = ScorerSettings(redis_url=redis_url, data_dir=tmp_path, api_keys="")
-        client = aioredis.from_url(redis_url)
-        clients.append(client)
-        group = Group(client, settings.stream_partitions, settings.scorer_group)
-        await group.ensure()
-        return Scorer(settings, group, Tables(tmp_path), default_price_table())
-
-    yield make
-    for c in clients:
-        await c.aclose()
 
 
 async def read(scorer: Scorer, consumer: str, count: int) -> list[Entry]:
@@ -89,8 +68,8 @@ def assert_same(got: dict, want: dict) -> None:
                 assert g == w, (run, name, g, w)
 
 
-async def test_stats_from_folds_equal_a_full_recompute_whatever_the_commit_order(scorers, rclient):
-    a, b = await scorers(), await scorers()
+async def test_stats_from_folds_equal_a_full_recompute_whatever_the_commit_order(scorer_factory, rclient):
+    a, b = await scorer_factory(), await scorer_factory()
     for round_ in range(4):
         log(rclient, 60, start=round_ * 60)
         first, second = await read(a, "wa", 35), await read(b, "wb", 40)  # a's batch is older
@@ -105,8 +84,8 @@ async def test_stats_from_folds_equal_a_full_recompute_whatever_the_commit_order
     assert all(await a.group.redis.mget(keys))
 
 
-async def test_a_run_with_a_fold_reads_only_the_files_logged_since(scorers, rclient):
-    scorer = await scorers()
+async def test_a_run_with_a_fold_reads_only_the_files_logged_since(scorer_factory, rclient):
+    scorer = await scorer_factory()
     for round_ in range(5):
         log(rclient, 30, start=round_ * 30)
         await scorer.process(await read(scorer, "w", 1000))
@@ -120,8 +99,8 @@ async def test_a_run_with_a_fold_reads_only_the_files_logged_since(scorers, rcli
     assert_same(shown(scorer.tables), full_recompute(scorer.tables))
 
 
-async def test_a_crash_between_commit_and_ack_is_never_folded_twice(scorers, rclient):
-    scorer = await scorers()
+async def test_a_crash_between_commit_and_ack_is_never_folded_twice(scorer_factory, rclient):
+    scorer = await scorer_factory()
     log(rclient, 40, start=0)
     entries = await read(scorer, "w", 1000)
     scorer.tables.apply(scorer_projection(scorer, entries), stats=False)  # committed, never acked: a crash
@@ -138,10 +117,10 @@ def scorer_projection(scorer: Scorer, entries: list[Entry]):
     return project(entries, scorer.prices)
 
 
-async def test_a_rescore_retires_the_folds_and_the_stats_stay_exact(scorers, rclient, redis_url):
+async def test_a_rescore_retires_the_folds_and_the_stats_stay_exact(scorer_factory, rclient, redis_url):
     import redis
 
-    scorer = await scorers()
+    scorer = await scorer_factory()
     for round_ in range(3):
         log(rclient, 30, start=round_ * 30)
         await scorer.process(await read(scorer, "w", 1000))
