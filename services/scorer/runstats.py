@@ -90,12 +90,17 @@ FROM wanted w LEFT JOIN (SELECT * FROM {{source}} WHERE {{prune}}) r ON r.agent 
 GROUP BY w.agent, w.run
 """
 
+# the results columns the aggregates read (named: the scan then decodes no other column)
+_READ = ", ".join(("agent", "run", "partition", "result_id", "status", "failure_category", "severity", "score_scored",
+                   "score_cost", "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms",
+                   "input_tokens", "output_tokens", "synced_at", "algorithm_version"))
+
 # The rows of the runs logged at or after their fold's mark (all rows when a run has no fold),
 # aggregated per run and per ``settled``: below the consumer group's settled mark of the row's
 # partition (every entry before it is committed for good), so they may be folded in.
 _TAIL_SQL = f"""
 WITH rows AS (
-  SELECT *, CAST(split_part(stream_id, '-', 1) AS BIGINT) AS ms, CAST(split_part(stream_id, '-', 2) AS BIGINT) AS seq
+  SELECT {_READ}, CAST(split_part(stream_id, '-', 1) AS BIGINT) AS ms, CAST(split_part(stream_id, '-', 2) AS BIGINT) AS seq
   FROM {{source}} WHERE {{prune}}
 ), r AS (
   SELECT rows.*, coalesce(rows.ms < m.ms OR (rows.ms = m.ms AND rows.seq < m.seq), false) AS settled

@@ -18,4 +18,6 @@ class ScorerSettings(CommonSettings):
                                     description="Queued batches are merged into one commit up to this many entries")
     min_commit_interval_s: float = Field(default=0.25, ge=0, description="Batches arriving sooner are merged into one commit")
     stats_interval_s: float = Field(default=0.1, gt=0, description="Run stats are refreshed at most this often")
+    read_linger_s: float = Field(default=0.05, ge=0, le=1,
+                                 description="After a small read, wait this long before the next XREADGROUP")
     poll_ms: int = Field(default=100, ge=1, description="XREADGROUP block time")
