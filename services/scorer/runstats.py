@@ -150,28 +150,42 @@ class RunStatsMixin:
         version they were computed at (``as_of``); readers take the latest per run, so concurrent
         workers can never leave a stale row on top.
         """
-        runs = sorted(set(runs))
         gen = gen or self.current()
+        dt = self._handle(gen.path("results"), "stats")
+        stats, new_folds = self.compute_stats(runs, gen=gen, marks=marks, folds=folds, dt=dt)
+        if stats.num_rows:
+            self.append_stats(gen, stats, dt.version() if dt is not None else -1)
+        return new_folds if marks else {}
+
+    def compute_stats(self, runs: Iterable[tuple[str, str]], *, gen: Generation, marks: dict[int, Mark] | None,
+                      folds: dict[Run, Fold] | None, dt: DeltaTable | None, extra: pa.Table | None = None,
+                      purpose: str = "stats") -> tuple[pa.Table, dict[Run, Fold]]:  # fmt: skip
+        """The stats rows of ``runs`` (without ``as_of``) from the results snapshot ``dt``, plus the
+        rows of ``extra`` (a batch not yet in that snapshot, e.g. being committed right now), and
+        the runs' new folds (never of ``extra``'s rows: they are not acknowledged yet)."""
+        runs = sorted(set(runs))
         if not runs:
-            return {}
+            return RUN_STATS_SCHEMA.empty_table(), {}
         marks = marks or {}
         folds = {r: f for r, f in (folds or {}).items() if len(f.values) == len(AGGREGATE_NAMES)}
-        dt = self._handle(gen.path("results"), "stats")
-        version, files = (dt.version(), self._files_for(gen, dt, runs, folds)) if dt is not None else (-1, [])
+        files = self._files_for(gen, dt, runs, folds, purpose) if dt is not None else []
         wanted = pa.table({"agent": pa.array([a for a, _ in runs], pa.string()), "run": pa.array([r for _, r in runs], pa.string())})
-        with _duck("wanted", "empty_results", "fold_marks", "marks") as con:
+        with _duck("wanted", "empty_results", "fold_marks", "marks", "extra") as con:
             con.register("wanted", wanted)
             con.register("empty_results", RESULTS_SCHEMA.empty_table())
             con.register("fold_marks", fold_marks_table(folds))
             con.register("marks", marks_table(marks))
             source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
+            if extra is not None and extra.num_rows:
+                con.register("extra", extra)
+                source = f"(SELECT * FROM {source} UNION ALL BY NAME SELECT * FROM extra)"
             # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
             prune = f"agent IN ({', '.join(sorted({_sql(a) for a, _ in runs}))}) AND run IN ({', '.join(sorted({_sql(r) for _, r in runs}))})"
             sql = _TAIL_SQL.replace("{source}", source).replace("{prune}", prune)
             tail = con.sql(sql, params={"files": files} if files else None).to_arrow_table()
-            settled = tail["settled"]
-            seen = set(zip(tail["agent"].to_pylist(), tail["run"].to_pylist(), tail["partition"].to_pylist()))
-            tail = tail.drop_columns(["partition", "settled"]).cast(PARTS_SCHEMA)
+        settled = tail["settled"]
+        seen = set(zip(tail["agent"].to_pylist(), tail["run"].to_pylist(), tail["partition"].to_pylist()))
+        tail = tail.drop_columns(["partition", "settled"]).cast(PARTS_SCHEMA)
         held = folds_table(folds, PARTS_SCHEMA)
         new_folds = folds_from(merge_parts(pa.concat_tables([held, tail.filter(settled)]), wanted), folds, marks, seen)
         stats = merge_parts(pa.concat_tables([held, tail]), wanted)
@@ -179,19 +193,22 @@ class RunStatsMixin:
                 for c in ("score_scored", "score_cost", "score_weight", "score_passed_weight"))  # fmt: skip
         bss, aqs = scores_from_sums(*sums)
         stats = stats.append_column("bss", pa.array(bss)).append_column("aqs", pa.array(aqs))
-        stats = stats.append_column("as_of", pa.array([version] * stats.num_rows, pa.int64()))
+        return stats, new_folds
+
+    def append_stats(self, gen: Generation, stats: pa.Table, as_of: int) -> None:
+        """Append stats rows computed from the results as of version ``as_of``."""
+        stats = stats.append_column("as_of", pa.array([as_of] * stats.num_rows, pa.int64()))
         self._append(gen.path("run_stats"), stats.select(RUN_STATS_SCHEMA.names).cast(RUN_STATS_SCHEMA), "stats")
-        return new_folds if marks else {}
 
     def _files_for(self, gen: Generation, dt: DeltaTable, runs: list[tuple[str, str]],
-                   folds: dict[Run, Fold] | None = None) -> list[str]:  # fmt: skip
+                   folds: dict[Run, Fold] | None = None, purpose: str = "stats") -> list[str]:  # fmt: skip
         """The results files that can hold the rows of ``runs`` still to be read (``pruning``):
         from each run's fold marks, else from its ``RunCreated``; all files if one is unknown."""
         folds = folds or {}
         fresh = [r for r in runs if r not in folds]
         unknown = self.run_starts.missing(fresh)
         if unknown:
-            events = self._handle(gen.path("run_events"), "stats")
+            events = self._handle(gen.path("run_events"), purpose)
             event_files = local_files(events) if events is not None else []
             if event_files:
                 with _duck("wanted") as con:

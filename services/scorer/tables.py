@@ -101,9 +101,11 @@ class Tables(RunStatsMixin):
             dt.update_incremental()
         return dt
 
-    def _append(self, path: Path, rows: pa.Table, purpose: str = "write") -> None:
+    def _append(self, path: Path, rows: pa.Table, purpose: str = "write") -> int | None:
+        """Append ``rows``; the table version this commit made (None when it created the table)."""
         dt = self._handle(path, purpose)
         write_deltalake(dt if dt is not None else str(path), rows, mode="append")
+        return dt.version() if dt is not None else None  # the handle is at our commit now
 
     # -- generations -------------------------------------------------------------
     def current_name(self) -> str:
@@ -127,11 +129,12 @@ class Tables(RunStatsMixin):
 
     # -- writes --------------------------------------------------------------------
     def apply(self, proj: Projection, *, gen: Generation | None = None, maybe_seen: bool = False,
-              archive: bool = True, stats: bool = True) -> int:  # fmt: skip
+              archive: bool = True, stats: bool = True, versions: dict[str, int | None] | None = None) -> int:  # fmt: skip
         """Commit a batch's rows, then refresh the stats of the runs it touched. Returns rows written.
 
         ``maybe_seen``: the batch may have been applied before (a redelivery after a crash);
-        rows whose stream id a table already holds are dropped first.
+        rows whose stream id a table already holds are dropped first. ``versions`` gets the
+        version each table's commit made, by table name (None: unknown).
         """
         gen = gen or self.current()
         written = 0
@@ -139,11 +142,13 @@ class Tables(RunStatsMixin):
         if archive:
             targets.append((self.archive_path, proj.archive))
 
+        made: dict[str, int | None] = {}
+
         def write(path: Path, rows: pa.Table) -> int:
             if maybe_seen:
                 rows = unseen(path, rows)
             if rows.num_rows:
-                self._append(path, rows)
+                made[path.name] = self._append(path, rows)
             return rows.num_rows
 
         # The tables are independent: their commits run side by side (delta-rs and DuckDB release
@@ -158,6 +163,9 @@ class Tables(RunStatsMixin):
                                          proj.run_events["type"].to_pylist()) if r[2] == "RunDeleted"]  # fmt: skip
         for agent, run, _ in deleted:
             self._purge_run(gen, agent, run)
+            made["results"] = None  # the purge made a version of its own
+        if versions is not None:
+            versions.update(made)
         self.run_starts.record(proj.run_events)
         if stats:
             self.refresh_stats(proj.runs, gen=gen)

@@ -16,9 +16,12 @@ import os
 import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import redis.asyncio as aioredis
+from deltalake import DeltaTable
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
@@ -31,7 +34,7 @@ from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.settings import ScorerSettings
-from services.scorer.tables import Tables
+from services.scorer.tables import Generation, Tables
 
 log = logging.getLogger("invarium.scorer")
 
@@ -124,18 +127,62 @@ class Scorer:
     async def _commit(self, entries: list[Entry], proj: Projection, *, maybe_seen: bool = False) -> None:
         async with self._lock:
             t0 = time.perf_counter()
-            await asyncio.to_thread(self.tables.apply, proj, maybe_seen=maybe_seen, stats=False)
+            gen = self.tables.current()
+            # The stats of the batch's runs are computed while it is committed (from the snapshot
+            # before it plus its own rows) and appended right after, so they show up with the
+            # results instead of a refresh later. A redelivery (rows may be skipped) goes the usual way.
+            inline = None if maybe_seen or not proj.results.num_rows else await self._stats_before(gen, proj)
+            versions: dict[str, int | None] = {}
+            applied = asyncio.to_thread(self.tables.apply, proj, gen=gen, maybe_seen=maybe_seen, stats=False,
+                                        versions=versions)  # fmt: skip
+            if inline is None:
+                await applied
+            else:
+                done = await asyncio.gather(applied, asyncio.to_thread(inline.compute, self.tables, proj),
+                                            return_exceptions=True)  # fmt: skip
+                if isinstance(done[0], BaseException):
+                    raise done[0]
+                if isinstance(done[1], BaseException):
+                    log.warning("inline stats failed (the runs are refreshed instead): %r", done[1])
+                    inline = None
+            covered = await self._stats_after(gen, inline, versions.get("results")) if inline else frozenset()
             failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
             ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
-            await self.group.ack(ok, retried=maybe_seen, dirty_runs=proj.runs)
+            dirty = proj.runs - covered
+            await self.group.ack(ok, retried=maybe_seen, dirty_runs=dirty)
             if proj.failures:
                 await self.group.record_failures(proj.failures)
                 log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
-            log.debug("committed %d entries in %.0f ms", len(entries), (time.perf_counter() - t0) * 1e3)
+            log.debug("committed %d entries in %.0f ms (stats of %d runs with them)", len(entries),
+                      (time.perf_counter() - t0) * 1e3, len(covered))  # fmt: skip
             self.commits += 1
-            self.stats_due.set()
+            if dirty:
+                self.stats_due.set()
             if self.commits % self.settings.compact_every == 0:
                 self.maintenance_due.set()  # done beside the commits, not inside them
+
+    async def _stats_before(self, gen: Generation, proj: Projection) -> InlineStats:
+        """What the batch's stats start from, read before its commit: folds, then marks, then
+        the results snapshot (the batch's entries are pending, so above the marks)."""
+        runs = sorted(proj.runs)
+        self.tables.run_starts.record(proj.run_events)  # its new runs: their files are the newest
+        epoch = await self.group.stats_epoch(gen.root.name)
+        folds = await self.group.folds(gen.root.name, epoch, runs)
+        marks = await self.group.settled_marks()
+        dt = await asyncio.to_thread(self.tables._handle, gen.path("results"), "inline")
+        return InlineStats(gen, runs, epoch, folds, marks, dt, dt.version() if dt is not None else None)
+
+    async def _stats_after(self, gen: Generation, inline: InlineStats, after: int | None) -> frozenset:
+        """Append the inline stats when they are exactly the results as of the batch's commit
+        (nobody committed between the snapshot and it, no re-score began): the runs they cover."""
+        if inline.version is None or after != inline.version + 1 or inline.stats is None:
+            return frozenset()
+        async with self._stats_writer():
+            if await self.group.stats_epoch(gen.root.name) != inline.epoch:
+                return frozenset()
+            await asyncio.to_thread(self.tables.append_stats, gen, inline.stats, after)
+        await self.group.save_folds(gen.root.name, inline.epoch, inline.folds_after)
+        return frozenset(inline.runs)
 
     async def refresh_stats(self, *, force: bool = False) -> None:
         """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
@@ -211,6 +258,25 @@ class Scorer:
                 if proc.is_alive():
                     proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class InlineStats:
+    """The stats of a batch's runs, computed beside its commit (``Scorer._commit``)."""
+
+    gen: Generation
+    runs: list[tuple[str, str]]
+    epoch: int
+    folds: dict
+    marks: dict
+    dt: DeltaTable | None
+    version: int | None
+    stats: pa.Table | None = None
+    folds_after: dict = field(default_factory=dict)
+
+    def compute(self, tables: Tables, proj: Projection) -> None:
+        self.stats, self.folds_after = tables.compute_stats(self.runs, gen=self.gen, marks=self.marks, folds=self.folds,
+                                                            dt=self.dt, extra=proj.results, purpose="inline")  # fmt: skip
 
 
 def _compact_tables(data_dir: str) -> dict[str, int]:
