@@ -38,7 +38,7 @@ from services.scorer.tables import Generation, Tables
 
 log = logging.getLogger("invarium.scorer")
 
-COMPACTION_NICENESS = 10
+COMPACTION_NICENESS = 19
 
 
 class Scorer:
