@@ -14,6 +14,8 @@ processes by archive file, each reading and writing in bounded batches.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import multiprocessing as mp
 import os
 import shutil
@@ -287,6 +289,11 @@ _COUNTER = None
 def _init_counter(counter) -> None:
     global _COUNTER
     _COUNTER = counter
+    # as in the worker (services/scorer/__main__.py): the projection's short-lived containers are
+    # freed by reference counting; the cyclic collector's passes over them are wasted work
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    atexit.register(gc.unfreeze)  # so the process's exit finalises what it allocated first
 
 
 def _replay_files_shared(files, gen_root, keep, deleted) -> int:
