@@ -91,9 +91,11 @@ GROUP BY w.agent, w.run
 """
 
 # the results columns the aggregates read (named: the scan then decodes no other column)
-_READ = ", ".join(("agent", "run", "partition", "result_id", "status", "failure_category", "severity", "score_scored",
-                   "score_cost", "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms",
-                   "input_tokens", "output_tokens", "synced_at", "algorithm_version"))
+_READ_COLUMNS = ("agent", "run", "partition", "result_id", "status", "failure_category", "severity", "score_scored",
+                 "score_cost", "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms",
+                 "input_tokens", "output_tokens", "synced_at", "algorithm_version")
+_READ = ", ".join(_READ_COLUMNS)
+_SCANNED = ", ".join(_READ_COLUMNS + ("stream_id",))
 
 # The rows of the runs logged at or after their fold's mark (all rows when a run has no fold),
 # aggregated per run and per ``settled``: below the consumer group's settled mark of the row's
@@ -177,8 +179,9 @@ class RunStatsMixin:
             con.register("marks", marks_table(marks))
             source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
             if extra is not None and extra.num_rows:
-                con.register("extra", extra)
-                source = f"(SELECT * FROM {source} UNION ALL BY NAME SELECT * FROM extra)"
+                # only the columns the aggregates read: the batch's texts are never converted
+                con.register("extra", extra.select(list(_READ_COLUMNS) + ["stream_id"]))
+                source = f"(SELECT {_SCANNED} FROM {source} UNION ALL SELECT {_SCANNED} FROM extra)"
             # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
             prune = f"agent IN ({', '.join(sorted({_sql(a) for a, _ in runs}))}) AND run IN ({', '.join(sorted({_sql(r) for _, r in runs}))})"
             sql = _TAIL_SQL.replace("{source}", source).replace("{prune}", prune)
