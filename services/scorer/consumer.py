@@ -73,6 +73,10 @@ class Group:
         """Per partition, the id below which every entry is acknowledged (so committed): the
         oldest pending entry, else the next one to be delivered. Read *before* the results
         snapshot that is folded against it."""
+        return (await self.marks_and_lag())[0]
+
+    async def marks_and_lag(self) -> tuple[dict[int, Mark], int]:
+        """``settled_marks`` and, read with them, the group's lag: entries not delivered yet."""
         pipe = self.redis.pipeline(transaction=True)
         for p in range(self.partitions):
             pipe.xinfo_groups(streams.stream_key(p))
@@ -80,8 +84,9 @@ class Group:
         try:
             replies = await pipe.execute(raise_on_error=False)
         except aioredis.ResponseError:
-            return {}
+            return {}, 0
         marks: dict[int, Mark] = {}
+        lag = 0
         for p in range(self.partitions):
             groups, pending = replies[2 * p], replies[2 * p + 1]
             if isinstance(groups, Exception) or isinstance(pending, Exception):
@@ -89,7 +94,8 @@ class Group:
             mine = next((g for g in groups if g["name"] in (self.group, self.group.encode())), None)
             if mine is not None:
                 marks[p] = settled_mark(mine["last-delivered-id"], pending["min"] if pending["pending"] else None)
-        return marks
+                lag += int(mine.get("lag") or 0)
+        return marks, lag
 
     async def stats_epoch(self, generation: str) -> int:
         return int(await self.redis.get(stats_epoch_key(generation)) or 0)

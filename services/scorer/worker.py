@@ -130,7 +130,8 @@ class Scorer:
             gen = self.tables.current()
             # The stats of the batch's runs are computed while it is committed (from the snapshot
             # before it plus its own rows) and appended right after, so they show up with the
-            # results instead of a refresh later. A redelivery (rows may be skipped) goes the usual way.
+            # results instead of a refresh later. A redelivery (rows may be skipped) goes the usual way,
+            # and so does a worker behind the stream: it commits back to back, throughput first.
             inline = None if maybe_seen or not proj.results.num_rows else await self._stats_before(gen, proj)
             versions: dict[str, int | None] = {}
             applied = asyncio.to_thread(self.tables.apply, proj, gen=gen, maybe_seen=maybe_seen, stats=False,
@@ -161,14 +162,17 @@ class Scorer:
             if self.commits % self.settings.compact_every == 0:
                 self.maintenance_due.set()  # done beside the commits, not inside them
 
-    async def _stats_before(self, gen: Generation, proj: Projection) -> InlineStats:
-        """What the batch's stats start from, read before its commit: folds, then marks, then
-        the results snapshot (the batch's entries are pending, so above the marks)."""
+    async def _stats_before(self, gen: Generation, proj: Projection) -> InlineStats | None:
+        """What the batch's stats start from, read before its commit: the marks, then the results
+        snapshot (the batch's entries are pending, so above the marks). None when more than a
+        batch waits in the stream."""
         runs = sorted(proj.runs)
         self.tables.run_starts.record(proj.run_events)  # its new runs: their files are the newest
+        marks, lag = await self.group.marks_and_lag()
+        if lag > self.settings.batch_size:
+            return None
         epoch = await self.group.stats_epoch(gen.root.name)
-        folds = await self.group.folds(gen.root.name, epoch, runs)
-        marks = await self.group.settled_marks()
+        folds = await self.group.folds(gen.root.name, epoch, runs)  # facts: any time before the compute
         dt = await asyncio.to_thread(self.tables._handle, gen.path("results"), "inline")
         return InlineStats(gen, runs, epoch, folds, marks, dt, dt.version() if dt is not None else None)
 
