@@ -48,9 +48,9 @@ def wait_until_scored(data: Path, n: int, rclient, timeout: float = 90) -> tuple
     return scored(data)
 
 
-def log_runs(rclient, runs: int, per_run: int) -> int:
+def log_runs(rclient, runs: int, per_run: int, *, start: int = 0) -> int:
     pipe = rclient.pipeline(transaction=False)
-    for r in range(runs):
+    for r in range(start, start + runs):
         for i, res in enumerate(make_batch(per_run, start=r * per_run, seed=r)):
             pipe.xadd(STREAM, {"__data__": result_event(r * per_run + i, res, run=f"run-{r}")})
     pipe.execute()
@@ -78,16 +78,23 @@ def test_sigkill_mid_batch_then_restart_scores_exactly_what_was_sent(redis_url, 
 
 
 def test_two_worker_processes_score_every_event_exactly_once(redis_url, rclient, tmp_path):
-    sent = log_runs(rclient, 6, 1000)
-    log = tmp_path / "scorer.log"
-    workers = [start_scorer(redis_url, tmp_path, log) for _ in range(2)]
+    logs = [tmp_path / "scorer-a.log", tmp_path / "scorer-b.log"]
+    workers = [start_scorer(redis_url, tmp_path, log, INVARIUM_DEBUG="1") for log in logs]
+    sent, chunk = 0, 0
     try:
+        # Results keep coming, in chunks, until both workers have committed some: a worker reads
+        # ahead, so the first one up could take a whole stream logged at once before the other starts.
+        deadline = time.monotonic() + 60
+        while not all("committed" in log.read_text() for log in logs) or chunk < 6:
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), logs[0].read_text()
+            sent += log_runs(rclient, 1, 500, start=chunk)
+            chunk += 1
+            time.sleep(0.2)
         total, distinct = wait_until_scored(tmp_path, sent, rclient)
-        consumers = {c["name"] for c in rclient.xinfo_consumers(STREAM, "scorer")}
     finally:
         for w in workers:
             w.terminate()
         for w in workers:
             w.wait(15)
-    assert (total, distinct) == (sent, sent), log.read_text()[-3000:]
-    assert len(consumers) == 2
+    assert (total, distinct) == (sent, sent), logs[0].read_text()[-3000:]
+    assert len({c["name"] for c in rclient.xinfo_consumers(STREAM, "scorer")}) == 2
