@@ -65,6 +65,7 @@ class Scorer:
         self._read: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=2)  # read, not yet projected
         self.stats_at = 0.0
         self.stats_cost = 0.0  # seconds the last refresh took
+        self.behind = False  # more than a batch waited in the stream at the last commit
         self._stats_lock = asyncio.Lock()
         self.maintenance_due = asyncio.Event()
         self.stats_due = asyncio.Event()  # set by each commit: its runs' stats are refreshed at once
@@ -170,7 +171,8 @@ class Scorer:
         runs = sorted(proj.runs)
         self.tables.run_starts.record(proj.run_events)  # its new runs: their files are the newest
         marks, lag = await self.group.marks_and_lag()
-        if lag > self.settings.batch_size:
+        self.behind = lag > self.settings.batch_size
+        if self.behind:
             return None
         epoch = await self.group.stats_epoch(gen.root.name)
         folds = await self.group.folds(gen.root.name, epoch, runs)  # facts: any time before the compute
@@ -203,11 +205,12 @@ class Scorer:
                 self.stats_cost = time.monotonic() - self.stats_at
 
     def stats_gap(self) -> float:
-        """Seconds between refreshes: ``stats_interval_s``, or three times what the last one took,
-        so refreshes take at most a third of the time. Behind a backlog, a refresh covers every run
-        in flight (~1 s for 700 runs while both cores drain the stream) and back-to-back refreshes
-        slowed the drain; caught up, the stats go with the commits and refreshes are rare and short."""
-        return max(self.settings.stats_interval_s, 3 * self.stats_cost)
+        """Seconds between refreshes: ``stats_interval_s``; behind a backlog, at least three times
+        what the last one took, so refreshes take at most a third of the time (a refresh then
+        covers every run in flight, ~1 s for 700 runs while both cores drain the stream, and back
+        to back they slowed the drain). Caught up, the stats go with the commits, and a refresh
+        only covers what could not: it must not wait."""
+        return max(self.settings.stats_interval_s, 3 * self.stats_cost if self.behind else 0.0)
 
     async def _refresh_dirty(self) -> None:
         runs = await self.group.dirty_runs()
