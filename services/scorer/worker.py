@@ -16,32 +16,30 @@ import os
 import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import redis.asyncio as aioredis
-from deltalake import DeltaTable
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
 from services.common.locks import lease
-from services.scorer.consumer import STATS_WRITER, Group
-from services.scorer.jobs import poll_jobs
+from services.scorer.consumer import Group
 from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
+from services.scorer.jobs import poll_jobs
+from services.scorer.livestats import LiveStats
 from services.scorer.settings import ScorerSettings
-from services.scorer.tables import Generation, Tables
+from services.scorer.tables import Tables
 
 log = logging.getLogger("invarium.scorer")
 
 COMPACTION_NICENESS = 19
 
 
-class Scorer:
+class Scorer(LiveStats):
     """Project → commit → ack, for fresh and for reclaimed entries alike.
 
     ``process`` does a batch start to finish. ``submit`` (the live path) queues a batch for the
@@ -164,76 +162,6 @@ class Scorer:
             if self.commits % self.settings.compact_every == 0:
                 self.maintenance_due.set()  # done beside the commits, not inside them
 
-    async def _stats_before(self, gen: Generation, proj: Projection) -> InlineStats | None:
-        """What the batch's stats start from, read before its commit: the marks, then the results
-        snapshot (the batch's entries are pending, so above the marks). None when more than a
-        batch waits in the stream."""
-        runs = sorted(proj.runs)
-        self.tables.run_starts.record(proj.run_events)  # its new runs: their files are the newest
-        marks, lag = await self.group.marks_and_lag()
-        self.behind = lag > self.settings.batch_size
-        if self.behind:
-            return None
-        epoch = await self.group.stats_epoch(gen.root.name)
-        folds = await self.group.folds(gen.root.name, epoch, runs)  # facts: any time before the compute
-        dt = await asyncio.to_thread(self.tables._handle, gen.path("results"), "inline")
-        return InlineStats(gen, runs, epoch, folds, marks, dt, dt.version() if dt is not None else None)
-
-    async def _stats_after(self, gen: Generation, inline: InlineStats, after: int | None) -> frozenset:
-        """Append the inline stats when they are exactly the results as of the batch's commit
-        (nobody committed between the snapshot and it, no re-score began): the runs they cover."""
-        if inline.version is None or after != inline.version + 1 or inline.stats is None:
-            return frozenset()
-        async with self._stats_writer():
-            if await self.group.stats_epoch(gen.root.name) != inline.epoch:
-                return frozenset()
-            await asyncio.to_thread(self.tables.append_stats, gen, inline.stats, after)
-        await self.group.save_folds(gen.root.name, inline.epoch, inline.folds_after)
-        return frozenset(inline.runs)
-
-    async def refresh_stats(self, *, force: bool = False) -> None:
-        """Recompute the run stats of dirty runs (any worker may; it is idempotent). Runs beside
-        the committer, in its own thread with its own table handles. Reads only what each run
-        logged since its fold (``services/scorer/folds.py``); the settled marks are read first."""
-        if not force and time.monotonic() - self.stats_at < self.stats_gap():
-            return
-        async with self._stats_lock, self._stats_writer():
-            self.stats_at = time.monotonic()
-            try:
-                await self._refresh_dirty()
-            finally:
-                self.stats_cost = time.monotonic() - self.stats_at
-
-    def stats_gap(self) -> float:
-        """Seconds between refreshes: ``stats_interval_s``; behind a backlog, at least three times
-        what the last one took, so refreshes take at most a third of the time (a refresh then
-        covers every run in flight, ~1 s for 700 runs while both cores drain the stream, and back
-        to back they slowed the drain). Caught up, the stats go with the commits, and a refresh
-        only covers what could not: it must not wait."""
-        return max(self.settings.stats_interval_s, 3 * self.stats_cost if self.behind else 0.0)
-
-    async def _refresh_dirty(self) -> None:
-        runs = await self.group.dirty_runs()
-        if not runs:
-            return
-        t0 = time.perf_counter()
-        gen = self.tables.current()
-        epoch = await self.group.stats_epoch(gen.root.name)
-        ordered = sorted(runs)
-        folds = await self.group.folds(gen.root.name, epoch, ordered)
-        marks = await self.group.settled_marks()
-        new = await asyncio.to_thread(self.tables.refresh_stats, ordered, gen=gen, marks=marks, folds=folds)
-        await self.group.save_folds(gen.root.name, epoch, new)
-        await self.group.clean_runs(runs)
-        log.debug("refreshed stats of %d runs in %.0f ms (%d folded before)", len(runs),
-                  (time.perf_counter() - t0) * 1e3, len(folds))  # fmt: skip
-
-    def _stats_writer(self):
-        """A Redis lock every writer of run stats takes: the stats compaction (a read, then an
-        overwrite) must not lose rows another worker appends in between, and a re-score's
-        rewrite of rows must not interleave with a refresh that folds them."""
-        return lease(self.group.redis, STATS_WRITER)
-
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
         return await self.process(claimed, maybe_seen=True) if claimed else 0
@@ -280,25 +208,6 @@ class Scorer:
                 if proc.is_alive():
                     proc.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-@dataclass
-class InlineStats:
-    """The stats of a batch's runs, computed beside its commit (``Scorer._commit``)."""
-
-    gen: Generation
-    runs: list[tuple[str, str]]
-    epoch: int
-    folds: dict
-    marks: dict
-    dt: DeltaTable | None
-    version: int | None
-    stats: pa.Table | None = None
-    folds_after: dict = field(default_factory=dict)
-
-    def compute(self, tables: Tables, proj: Projection) -> None:
-        self.stats, self.folds_after = tables.compute_stats(self.runs, gen=self.gen, marks=self.marks, folds=self.folds,
-                                                            dt=self.dt, extra=proj.results, purpose="inline")  # fmt: skip
 
 
 def _compact_tables(data_dir: str) -> dict[str, int]:
