@@ -76,8 +76,12 @@ class Group:
         return (await self.marks_and_lag())[0]
 
     async def marks_and_lag(self) -> tuple[dict[int, Mark], int]:
-        """``settled_marks`` and, read with them, the group's lag: entries not delivered yet."""
-        pipe = self.redis.pipeline(transaction=True)
+        """``settled_marks`` and, read with them, the group's lag: entries not delivered yet.
+
+        Per partition the last delivered id is read before the pending entries (a pipeline keeps
+        the order): an entry delivered in between only lowers the mark, one acked in between is
+        committed. No transaction, so partitions may live on different Redis Cluster nodes."""
+        pipe = self.redis.pipeline(transaction=False)
         for p in range(self.partitions):
             pipe.xinfo_groups(streams.stream_key(p))
             pipe.xpending(streams.stream_key(p), self.group)
@@ -103,8 +107,10 @@ class Group:
     async def folds(self, generation: str, epoch: int, runs: list[Run]) -> dict[Run, Fold]:
         if not runs:
             return {}
-        keys = [fold_key(streams.partition_of(a, r, self.partitions), generation, epoch, a, r) for a, r in runs]
-        return decode_all(runs, await self.redis.mget(keys))
+        pipe = self.redis.pipeline(transaction=False)  # one GET a run: keys of several partitions
+        for a, r in runs:
+            pipe.get(fold_key(streams.partition_of(a, r, self.partitions), generation, epoch, a, r))
+        return decode_all(runs, await pipe.execute())
 
     async def save_folds(self, generation: str, epoch: int, folds: dict[Run, Fold]) -> None:
         if not folds:
