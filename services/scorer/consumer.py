@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from services.common import streams
 from services.common.deadletters import dead_letter_key
 from services.scorer.core.project import Entry
-from services.scorer.folds import FOLD_TTL_S, Fold, Mark, Run, decode_all, settled_mark
+from services.scorer.folds import FOLD_TTL_S, Fold, Mark, Run, decode_all, next_mark, settled_mark, stream_mark
 
 DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
 STATS_WRITER = f"{streams.PREFIX}:stats-writer"  # the lease every writer of run stats holds
@@ -184,21 +184,9 @@ class Group:
             if mine is None:
                 continue
             # never trim past what any group on this stream still needs
-            floor = min(_next_id(g["last-delivered-id"]) for g in groups.values())
+            floor = min(next_mark(g["last-delivered-id"]) for g in groups.values())
             pending = await self.redis.xpending(key, self.group)
             if pending["pending"]:
-                floor = min(floor, _key(pending["min"]))
+                floor = min(floor, stream_mark(pending["min"]))
             removed += await self.redis.xtrim(key, minid=f"{floor[0]}-{floor[1]}", approximate=False)
         return removed
-
-
-
-def _key(stream_id: bytes | str) -> tuple[int, int]:
-    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _next_id(stream_id: bytes | str) -> tuple[int, int]:
-    ms, seq = _key(stream_id)
-    return ms, seq + 1

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 import orjson
 import pyarrow as pa
 
+from services.scorer.core.project import stream_id_key
+
 Run = tuple[str, str]
 Mark = tuple[int, int]  # (ms, seq) of a stream id
 FOLD_TTL_S = 3 * 24 * 3600
@@ -108,17 +110,19 @@ def _plain(schema: pa.Schema) -> pa.Schema:
 
 def settled_mark(last_delivered: bytes | str | None, pending_min: bytes | str | None) -> Mark:
     """The settled mark of a partition: every entry below it is acknowledged (so committed)."""
-    nxt = (0, 0)
-    if last_delivered:
-        ms, seq = stream_mark(last_delivered)
-        nxt = (ms, seq + 1)
+    nxt = next_mark(last_delivered) if last_delivered else (0, 0)
     return min(nxt, stream_mark(pending_min)) if pending_min else nxt
 
 
 def stream_mark(stream_id: bytes | str) -> Mark:
-    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
+    """A stream id as Redis sent it (bytes) or as text, as its (ms, seq)."""
+    return stream_id_key(stream_id.decode() if isinstance(stream_id, bytes) else stream_id)
+
+
+def next_mark(stream_id: bytes | str) -> Mark:
+    """The smallest id after ``stream_id``."""
+    ms, seq = stream_mark(stream_id)
+    return ms, seq + 1
 
 
 def decode_all(runs: Iterable[Run], raws: Iterable[bytes | None]) -> dict[Run, Fold]:
