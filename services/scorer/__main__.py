@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 
+from services.scorer.gctuning import quiet_gc
 from services.scorer.settings import ScorerSettings
 from services.scorer.worker import build_app
 
@@ -18,13 +18,8 @@ def main() -> None:
     logging.getLogger("faststream").setLevel(logging.WARNING)  # no per-batch "Received/Processed" lines
     settings = ScorerSettings()
     app, _ = build_app(settings)
-    # The projection allocates many short-lived containers, all freed by reference counting; with
-    # the default thresholds the cyclic collector ran every 700 allocations and its full passes
-    # over the heap cost ~25% of the worker's CPU. Start-up objects are moved out of its sight.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
+    quiet_gc()
     asyncio.run(app.run())
-    gc.unfreeze()  # so the interpreter's shutdown finalises what start-up allocated
 
 
 if __name__ == "__main__":

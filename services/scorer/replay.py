@@ -14,8 +14,6 @@ processes by archive file, each reading and writing in bounded batches.
 
 from __future__ import annotations
 
-import atexit
-import gc
 import multiprocessing as mp
 import os
 import shutil
@@ -36,6 +34,7 @@ from services.common.delta import local_files
 from services.common.locks import lease_sync
 from services.scorer.consumer import STATS_WRITER, stats_epoch_key
 from services.scorer.core.pricing import default_price_table
+from services.scorer.gctuning import quiet_gc
 from services.scorer.core.project import RESULTS_SCHEMA, Entry, project, stream_id_key
 from services.scorer.tables import Generation, Tables, unseen
 
@@ -289,11 +288,7 @@ _COUNTER = None
 def _init_counter(counter) -> None:
     global _COUNTER
     _COUNTER = counter
-    # as in the worker (services/scorer/__main__.py): the projection's short-lived containers are
-    # freed by reference counting; the cyclic collector's passes over them are wasted work
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 1000)
-    atexit.register(gc.unfreeze)  # so the process's exit finalises what it allocated first
+    quiet_gc()
 
 
 def _replay_files_shared(files, gen_root, keep, deleted) -> int:
