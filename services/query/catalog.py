@@ -49,6 +49,48 @@ FROM s FULL OUTER JOIN e ON s.agent = e.agent AND s.run = e.run
 """
 
 
+class Reduced:
+    """A small append-only table kept in memory, reduced to what the runs list needs, and brought
+    up to date by reading only the files added since (a steady trickle of syncs adds a file or
+    two per version, to a table of hundreds between compactions). A snapshot that dropped files
+    (a compaction rewrote them) is read in full once: after a compaction that is a few files.
+    ``keep`` is a DuckDB QUALIFY over the rows: it must give the same result read in any slices."""
+
+    def __init__(self, schema: pa.Schema, keep: str) -> None:
+        self.schema = schema
+        self.keep = keep
+        self.files: frozenset[str] = frozenset()
+        self.rows = schema.empty_table()
+
+    def follow(self, con: duckdb.DuckDBPyConnection, dt: DeltaTable | None) -> None:
+        files = local_files(dt) if dt is not None else []
+        if not self.files <= set(files):
+            self.files, self.rows = frozenset(), self.schema.empty_table()
+        new = [f for f in files if f not in self.files]
+        if not new:
+            return
+        con.register("reduced_rows", self.rows)
+        try:
+            self.rows = con.sql(
+                f"SELECT * FROM (SELECT * FROM reduced_rows UNION ALL BY NAME "
+                f"SELECT * FROM read_parquet($files, union_by_name = true)) QUALIFY {self.keep}",
+                params={"files": new},
+            ).to_arrow_table().select(self.schema.names).cast(self.schema)  # fmt: skip
+        finally:
+            con.unregister("reduced_rows")
+        self.files = frozenset(files)
+
+
+def _reduced_stats() -> Reduced:
+    """The latest stats row of each run."""
+    return Reduced(RUN_STATS_SCHEMA, "row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1")
+
+
+def _reduced_events() -> Reduced:
+    """The first event of each type of each run: all ``RUNS_SQL`` reads of them."""
+    return Reduced(RUN_EVENTS_SCHEMA, 'row_number() OVER (PARTITION BY agent, run, type ORDER BY "at", stream_id) = 1')
+
+
 def _open(path: Path) -> DeltaTable | None:
     try:
         return DeltaTable(str(path))
@@ -149,6 +191,7 @@ class SnapshotLoader:
         self.root = Path(data_dir) / "tables"
         self._gen = ""
         self._tables: dict[str, DeltaTable | None] = {}
+        self._stats, self._events = _reduced_stats(), _reduced_events()
 
     def _current(self) -> str:
         pointer = self.root / "CURRENT"
@@ -177,6 +220,7 @@ class SnapshotLoader:
         gen = self._current()
         if gen != self._gen:
             self._gen, self._tables = gen, {}
+            self._stats, self._events = _reduced_stats(), _reduced_events()
             old = Snapshot()
         tables = [self._table(n) for n in ("results", "run_stats", "run_events")]
         versions = tuple(t.version() if t is not None else -1 for t in tables)
@@ -189,20 +233,17 @@ class SnapshotLoader:
             self._build_runs(snap, con, tables[1], tables[2])
         return snap
 
-    @staticmethod
-    def _build_runs(snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
+    def _build_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
                     events: DeltaTable | None) -> None:  # fmt: skip
-        params: dict[str, list[str]] = {}
-        sources = {}
-        for name, dt, schema in (("stats", stats, RUN_STATS_SCHEMA), ("events", events, RUN_EVENTS_SCHEMA)):
-            files = local_files(dt) if dt is not None else []
-            if files:
-                params[name] = files
-                sources[name] = f"read_parquet(${name}, union_by_name = true)"
-            else:
-                con.register(f"empty_{name}", schema.empty_table())
-                sources[name] = f"empty_{name}"
-        rows = con.sql(RUNS_SQL.format(**sources), params=params or None).to_arrow_table()
+        self._stats.follow(con, stats)
+        self._events.follow(con, events)
+        con.register("state_stats", self._stats.rows)
+        con.register("state_events", self._events.rows)
+        try:
+            rows = con.sql(RUNS_SQL.format(stats="state_stats", events="state_events")).to_arrow_table()
+        finally:
+            con.unregister("state_stats")
+            con.unregister("state_events")
         deleted = rows["deleted"].to_pylist()
         snap.tombstones = frozenset((a, r) for a, r, d in zip(rows["agent"].to_pylist(), rows["run"].to_pylist(), deleted) if d)
         rows = rows.filter(pc.and_(pc.invert(rows["deleted"]), pc.is_valid(rows["date_us"])))

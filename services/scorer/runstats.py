@@ -7,6 +7,7 @@ run. A mixin of ``Tables``: it uses its table handles and generations.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,11 +16,10 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from services.common.delta import local_files
-from services.scorer.core.project import RESULTS_SCHEMA
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck
 from services.scorer.folds import Fold, Mark, Run, fold_marks_table, folds_from, folds_table, marks_table
-from services.scorer.duck import sql_literal as _sql
+from services.scorer.duck import sql_literal
 from services.scorer.pruning import files_since
 
 if TYPE_CHECKING:
@@ -48,40 +48,85 @@ PARTS_SCHEMA = pa.schema([RUN_STATS_SCHEMA.field("agent"), RUN_STATS_SCHEMA.fiel
     "cost_complete", "duration_ms", "input_tokens", "output_tokens", "first_synced_at", "last_synced_at",
     "algorithm_version")])  # fmt: skip
 
-# The run aggregates: (name, per-row expression over results rows ``r``, how partial values merge).
-# Every one of them merges (sum, min, max, and), so a run's stats are its fold (the settled
-# part, see ``services/scorer/folds.py``) merged with the rows logged since.
-AGGREGATES: tuple[tuple[str, str, str], ...] = (
-    ("total", "count(r.result_id)", "sum"),
-    ("passed", "count(*) FILTER (r.status = 'passed')", "sum"),
-    ("failed", "count(*) FILTER (r.status = 'failed')", "sum"),
-    ("errors", "count(*) FILTER (r.status = 'error')", "sum"),
-    ("tool_usage", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'tool_usage')", "sum"),
-    ("knowledge", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'knowledge')", "sum"),
-    ("safety", "count(*) FILTER (r.status = 'failed' AND r.failure_category = 'safety')", "sum"),
-    ("runtime", "count(*) FILTER (r.status = 'error')", "sum"),
-    ("other_failures", "count(*) FILTER (r.status = 'failed' AND coalesce(r.failure_category, '') "
-                       "NOT IN ('tool_usage', 'knowledge', 'safety'))", "sum"),
-    ("critical", "count(*) FILTER (r.severity = 'critical')", "sum"),
-    ("high", "count(*) FILTER (r.severity = 'high')", "sum"),
-    ("medium", "count(*) FILTER (r.severity = 'medium')", "sum"),
-    ("low", "count(*) FILTER (r.severity = 'low')", "sum"),
-    ("score_scored", "coalesce(sum(r.score_scored), 0)", "sum"),
-    ("score_cost", "coalesce(sum(r.score_cost), 0)", "sum"),
-    ("score_weight", "coalesce(sum(r.score_weight), 0)", "sum"),
-    ("score_passed_weight", "coalesce(sum(r.score_passed_weight), 0)", "sum"),
-    ("cost_usd", "coalesce(sum(r.cost_usd), 0)", "sum"),
-    ("cost_complete", "coalesce(bool_and(r.cost_known), true)", "bool_and"),
-    ("duration_ms", "coalesce(sum(r.duration_ms), 0)", "sum"),
-    ("input_tokens", "coalesce(sum(r.input_tokens), 0)", "sum"),
-    ("output_tokens", "coalesce(sum(r.output_tokens), 0)", "sum"),
-    ("first_synced_at", "min(r.synced_at)", "min"),
-    ("last_synced_at", "max(r.synced_at)", "max"),
-    ("algorithm_version", "max(r.algorithm_version)", "max"),
+@dataclass(frozen=True)
+class Aggregate:
+    """One run aggregate, over the results rows that match ``where`` (all conditions):
+
+    * ``count``: the matching rows (of them, those where ``column`` is not null, if given);
+    * ``sum`` / ``bool_and`` / ``min`` / ``max`` of ``column`` (a run without rows: 0, true, null).
+
+    ``where`` conditions are ``(column, "in" | "not in", values)``; a null matches ``not in``.
+    One definition gives both forms: SQL for DuckDB over Parquet (``sql``), and Arrow compute
+    over a batch in memory (``arrow_parts``), which a test holds equal on random rows.
+    Every aggregate merges (``merge``): a run's stats are its fold (the settled part, see
+    ``services/scorer/folds.py``) merged with the rows logged since.
+    """
+
+    name: str
+    how: str
+    column: str = ""
+    where: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    @property
+    def merge(self) -> str:
+        return "sum" if self.how == "count" else self.how
+
+    def sql(self) -> str:
+        conds = [f"{_sql_operand(c, op)} {op.upper()} ({', '.join(sql_literal(v) for v in values)})"
+                 for c, op, values in self.where]  # fmt: skip
+        if self.how == "count":
+            if not conds:
+                return f"count(r.{self.column})" if self.column else "count(*)"
+            if self.column:
+                conds.append(f"r.{self.column} IS NOT NULL")
+            return f"count(*) FILTER ({' AND '.join(conds)})"
+        assert not conds, "only counts are filtered"
+        return {"sum": f"coalesce(sum(r.{self.column}), 0)", "bool_and": f"coalesce(bool_and(r.{self.column}), true)",
+                "min": f"min(r.{self.column})", "max": f"max(r.{self.column})"}[self.how]  # fmt: skip
+
+    def per_row(self, rows: pa.Table) -> pa.Array:
+        """The per-row values whose ``merge`` over a group is this aggregate of the group."""
+        if self.how == "count":
+            mask = pc.is_valid(rows[self.column]) if self.column else pa.array(np.ones(rows.num_rows, bool))
+            for column, op, values in self.where:
+                hit = pc.is_in(pc.fill_null(rows[column], ""), value_set=pa.array(values, pa.string()))
+                mask = pc.and_(mask, hit if op == "in" else pc.invert(hit))
+            return pc.cast(pc.fill_null(mask, False), pa.int64())
+        column = rows[self.column]
+        return {"sum": lambda: pc.fill_null(column, 0), "bool_and": lambda: pc.fill_null(column, True)}.get(
+            self.how, lambda: column)()  # fmt: skip
+
+
+def _sql_operand(column: str, op: str) -> str:
+    return f"coalesce(r.{column}, '')" if op == "not in" else f"r.{column}"
+
+
+_FAILED = ("status", "in", ("failed",))
+AGGREGATES: tuple[Aggregate, ...] = (
+    Aggregate("total", "count", "result_id"),
+    Aggregate("passed", "count", where=(("status", "in", ("passed",)),)),
+    Aggregate("failed", "count", where=(_FAILED,)),
+    Aggregate("errors", "count", where=(("status", "in", ("error",)),)),
+    Aggregate("tool_usage", "count", where=(_FAILED, ("failure_category", "in", ("tool_usage",)))),
+    Aggregate("knowledge", "count", where=(_FAILED, ("failure_category", "in", ("knowledge",)))),
+    Aggregate("safety", "count", where=(_FAILED, ("failure_category", "in", ("safety",)))),
+    Aggregate("runtime", "count", where=(("status", "in", ("error",)),)),
+    Aggregate("other_failures", "count", where=(_FAILED, ("failure_category", "not in", ("tool_usage", "knowledge", "safety")))),
+    Aggregate("critical", "count", where=(("severity", "in", ("critical",)),)),
+    Aggregate("high", "count", where=(("severity", "in", ("high",)),)),
+    Aggregate("medium", "count", where=(("severity", "in", ("medium",)),)),
+    Aggregate("low", "count", where=(("severity", "in", ("low",)),)),
+    *(Aggregate(name, "sum", name) for name in ("score_scored", "score_cost", "score_weight", "score_passed_weight",
+                                                 "cost_usd")),  # fmt: skip
+    Aggregate("cost_complete", "bool_and", "cost_known"),
+    *(Aggregate(name, "sum", name) for name in ("duration_ms", "input_tokens", "output_tokens")),
+    Aggregate("first_synced_at", "min", "synced_at"),
+    Aggregate("last_synced_at", "max", "synced_at"),
+    Aggregate("algorithm_version", "max", "algorithm_version"),
 )
-AGGREGATE_NAMES = tuple(name for name, _, _ in AGGREGATES)
+AGGREGATE_NAMES = tuple(a.name for a in AGGREGATES)
 assert AGGREGATE_NAMES == tuple(PARTS_SCHEMA.names[2:])
-_ROW_AGGREGATES = ",\n  ".join(f"{expr} AS {name}" for name, expr, _ in AGGREGATES)
+_ROW_AGGREGATES = ",\n  ".join(f"{a.sql()} AS {a.name}" for a in AGGREGATES)
 
 # A full recompute of the runs in ``wanted`` from the results rows (``{source}``, ``{prune}``).
 _STATS_SQL = f"""
@@ -95,7 +140,6 @@ _READ_COLUMNS = ("agent", "run", "partition", "result_id", "status", "failure_ca
                  "score_cost", "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms",
                  "input_tokens", "output_tokens", "synced_at", "algorithm_version")
 _READ = ", ".join(_READ_COLUMNS)
-_SCANNED = ", ".join(_READ_COLUMNS + ("stream_id",))
 
 # The rows of the runs logged at or after their fold's mark (all rows when a run has no fold),
 # aggregated per run and per ``settled``: below the consumer group's settled mark of the row's
@@ -114,21 +158,34 @@ SELECT r.agent, r.run, r.partition, r.settled, {_ROW_AGGREGATES}
 FROM r GROUP BY r.agent, r.run, r.partition, r.settled
 """
 
+# the tail's groups: a run's rows in one partition, settled or not
+TAIL_SCHEMA = pa.schema([PARTS_SCHEMA.field("agent"), PARTS_SCHEMA.field("run"), pa.field("partition", pa.int32()),
+                         pa.field("settled", pa.bool_())] + [PARTS_SCHEMA.field(n) for n in AGGREGATE_NAMES])  # fmt: skip
+
 _ARROW_AGG = {"sum": "sum", "bool_and": "all", "min": "min", "max": "max"}
 _EMPTY_AS = {"sum": 0, "bool_and": True}  # what a run without rows shows (min/max: null)
+
+
+def arrow_parts(rows: pa.Table, keys: list[str]) -> pa.Table:
+    """The aggregates of ``rows`` (results columns, in memory) per ``keys``, with Arrow compute:
+    what ``_ROW_AGGREGATES`` gives over the same rows, without a DuckDB query's fixed cost."""
+    values = pa.table({k: rows[k] for k in keys} | {a.name: a.per_row(rows) for a in AGGREGATES})
+    grouped = values.group_by(keys, use_threads=False).aggregate([(a.name, _ARROW_AGG[a.merge]) for a in AGGREGATES])
+    return grouped.rename_columns([_base(c) for c in grouped.column_names]).select(keys + list(AGGREGATE_NAMES))
 
 
 def merge_parts(parts: pa.Table, wanted: pa.Table) -> pa.Table:
     """Partial aggregates (``PARTS_SCHEMA``: folds and groups of rows) merged into one row per
     run of ``wanted`` (agent, run); a run without parts gets the empty aggregates."""
     grouped = parts.group_by(["agent", "run"], use_threads=False).aggregate(
-        [(name, _ARROW_AGG[how]) for name, _, how in AGGREGATES])  # fmt: skip
+        [(a.name, _ARROW_AGG[a.merge]) for a in AGGREGATES])  # fmt: skip
     grouped = grouped.rename_columns([_base(c) for c in grouped.column_names])  # "total_sum" -> "total"
     merged = wanted.join(grouped, keys=["agent", "run"], join_type="left outer", use_threads=False)
-    for name, _, how in AGGREGATES:
-        if how in _EMPTY_AS:
-            i = merged.schema.get_field_index(name)
-            merged = merged.set_column(i, name, pc.fill_null(merged[name], pa.scalar(_EMPTY_AS[how], PARTS_SCHEMA.field(name).type)))
+    for a in AGGREGATES:
+        if a.merge in _EMPTY_AS:
+            i = merged.schema.get_field_index(a.name)
+            empty = pa.scalar(_EMPTY_AS[a.merge], PARTS_SCHEMA.field(a.name).type)
+            merged = merged.set_column(i, a.name, pc.fill_null(merged[a.name], empty))
     return merged.select(PARTS_SCHEMA.names).cast(PARTS_SCHEMA)
 
 
@@ -172,23 +229,28 @@ class RunStatsMixin:
         folds = {r: f for r, f in (folds or {}).items() if len(f.values) == len(AGGREGATE_NAMES)}
         files = self._files_for(gen, dt, runs, folds, purpose) if dt is not None else []
         wanted = pa.table({"agent": pa.array([a for a, _ in runs], pa.string()), "run": pa.array([r for _, r in runs], pa.string())})
-        with _duck("wanted", "empty_results", "fold_marks", "marks", "extra") as con:
-            con.register("wanted", wanted)
-            con.register("empty_results", RESULTS_SCHEMA.empty_table())
-            con.register("fold_marks", fold_marks_table(folds))
-            con.register("marks", marks_table(marks))
-            source = "read_parquet($files)" if files else "(SELECT * FROM empty_results)"
-            if extra is not None and extra.num_rows:
-                # only the columns the aggregates read: the batch's texts are never converted
-                con.register("extra", extra.select(list(_READ_COLUMNS) + ["stream_id"]))
-                source = f"(SELECT {_SCANNED} FROM {source} UNION ALL SELECT {_SCANNED} FROM extra)"
-            # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
-            prune = f"agent IN ({', '.join(sorted({_sql(a) for a, _ in runs}))}) AND run IN ({', '.join(sorted({_sql(r) for _, r in runs}))})"
-            sql = _TAIL_SQL.replace("{source}", source).replace("{prune}", prune)
-            tail = con.sql(sql, params={"files": files} if files else None).to_arrow_table()
+        tails = [TAIL_SCHEMA.empty_table()]  # (agent, run, partition, settled, aggregates) groups
+        if files:
+            with _duck("wanted", "fold_marks", "marks") as con:
+                con.register("wanted", wanted)
+                con.register("fold_marks", fold_marks_table(folds))
+                con.register("marks", marks_table(marks))
+                # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
+                prune = (f"agent IN ({', '.join(sorted({sql_literal(a) for a, _ in runs}))}) "
+                         f"AND run IN ({', '.join(sorted({sql_literal(r) for _, r in runs}))})")  # fmt: skip
+                sql = _TAIL_SQL.replace("{source}", "read_parquet($files)").replace("{prune}", prune)
+                tails.append(con.sql(sql, params={"files": files}).to_arrow_table().cast(TAIL_SCHEMA))
+        if extra is not None and extra.num_rows:
+            # The batch being committed: its entries are pending, so its rows are neither settled
+            # nor in any fold. Aggregated in memory (Arrow): under a steady trickle most runs of a
+            # batch are new, no file can hold their rows, and no DuckDB query is needed at all.
+            part = arrow_parts(extra, ["agent", "run", "partition"])
+            part = part.add_column(3, "settled", pa.array(np.zeros(part.num_rows, bool)))
+            tails.append(part.cast(TAIL_SCHEMA))
+        tail = pa.concat_tables(tails)
         settled = tail["settled"]
         seen = set(zip(tail["agent"].to_pylist(), tail["run"].to_pylist(), tail["partition"].to_pylist()))
-        tail = tail.drop_columns(["partition", "settled"]).cast(PARTS_SCHEMA)
+        tail = tail.drop_columns(["partition", "settled"])
         held = folds_table(folds, PARTS_SCHEMA)
         new_folds = folds_from(merge_parts(pa.concat_tables([held, tail.filter(settled)]), wanted), folds, marks, seen)
         stats = merge_parts(pa.concat_tables([held, tail]), wanted)

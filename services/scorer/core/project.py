@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import numpy as np
 import orjson
@@ -90,12 +91,12 @@ class Projection:
             self.failures + other.failures,
         )
 
-    @property
-    def runs(self) -> set[tuple[str, str]]:
-        """(agent, run) pairs this batch touched."""
+    @cached_property
+    def runs(self) -> frozenset[tuple[str, str]]:
+        """(agent, run) pairs this batch touched (computed once: the commit asks several times)."""
         pairs = set(zip(self.results.column("agent").to_pylist(), self.results.column("run").to_pylist()))
         pairs.update(zip(self.run_events.column("agent").to_pylist(), self.run_events.column("run").to_pylist()))
-        return pairs
+        return frozenset(pairs)
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:
