@@ -35,6 +35,7 @@ class LiveStats:
         marks, lag = await self.group.marks_and_lag()
         self.behind = lag > self.settings.batch_size
         if self.behind:
+            log.debug("inline stats skipped: %d entries wait in the stream", lag)
             return None
         epoch = await self.group.stats_epoch(gen.root.name)
         folds = await self.group.folds(gen.root.name, epoch, runs)  # facts: any time before the compute
@@ -43,11 +44,16 @@ class LiveStats:
 
     async def _stats_after(self, gen: Generation, inline: InlineStats, after: int | None) -> frozenset:
         """Append the inline stats when they are exactly the results as of the batch's commit
-        (nobody committed between the snapshot and it, no re-score began): the runs they cover."""
-        if inline.version is None or after != inline.version + 1 or inline.stats is None:
+        (nobody changed the rows between the snapshot and it: no commit, or only compactions;
+        no re-score began): the runs they cover."""
+        if inline.version is None or after is None or after <= inline.version or inline.stats is None or (
+                after != inline.version + 1 and not await asyncio.to_thread(
+                    self.tables.only_compacted, gen, inline.version, after)):  # fmt: skip
+            log.debug("inline stats dropped: snapshot %s, our commit %s", inline.version, after)
             return frozenset()
         async with self._stats_writer():
             if await self.group.stats_epoch(gen.root.name) != inline.epoch:
+                log.debug("inline stats dropped: a re-score began")
                 return frozenset()
             await asyncio.to_thread(self.tables.append_stats, gen, inline.stats, after)
         await self.group.save_folds(gen.root.name, inline.epoch, inline.folds_after)

@@ -30,7 +30,7 @@ import redis
 from deltalake import write_deltalake
 
 from services.common import streams
-from services.common.delta import local_files
+from services.common.delta import local_files, table_configuration
 from services.common.locks import lease_sync
 from services.scorer.consumer import STATS_WRITER, stats_epoch_key
 from services.scorer.core.pricing import default_price_table
@@ -172,7 +172,7 @@ def _apply(entries: list[Entry], gen: Generation, prices, deleted: frozenset, *,
         if maybe_seen:
             rows = unseen(gen.path(name), rows)
         if rows.num_rows:
-            write_deltalake(str(gen.path(name)), rows, mode="append")
+            write_deltalake(str(gen.path(name)), rows, mode="append", configuration=table_configuration(gen.path(name)))
     return proj.results.num_rows
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
-from services.common.delta import local_files
+from services.common.delta import local_files, table_configuration
 from services.scorer.core.project import Projection
 from services.scorer.duck import duck as _duck
 from services.scorer.duck import sql_literal as _sql
@@ -41,6 +41,8 @@ from services.scorer.runstats import (  # noqa: F401 - RUN_STATS_SCHEMA, _STATS_
 
 DEFAULT_GENERATION = "g000001"
 COMPACT_TARGET_BYTES = 64 * 1024 * 1024
+# Delta operations that rewrite or remove files but keep the table's rows (compaction, vacuum)
+ROW_KEEPING = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 
 def _load(path: Path) -> DeltaTable | None:
@@ -104,7 +106,10 @@ class Tables(RunStatsMixin):
     def _append(self, path: Path, rows: pa.Table, purpose: str = "write") -> int | None:
         """Append ``rows``; the table version this commit made (None when it created the table)."""
         dt = self._handle(path, purpose)
-        write_deltalake(dt if dt is not None else str(path), rows, mode="append")
+        if dt is None:
+            write_deltalake(str(path), rows, mode="append", configuration=table_configuration(path))
+        else:
+            write_deltalake(dt, rows, mode="append")
         return dt.version() if dt is not None else None  # the handle is at our commit now
 
     # -- generations -------------------------------------------------------------
@@ -170,6 +175,16 @@ class Tables(RunStatsMixin):
         if stats:
             self.refresh_stats(proj.runs, gen=gen)
         return written
+
+    def only_compacted(self, gen: Generation, since: int, until: int) -> bool:
+        """Whether every results commit after version ``since`` and before ``until`` rewrote
+        files without changing the rows (compactions): a snapshot at ``since`` then holds the same
+        rows as one at ``until - 1``."""
+        dt = _load(gen.path("results"))
+        if dt is None:
+            return False
+        between = [h for h in dt.history(dt.version() - since + 1) if since < h.get("version", -1) < until]
+        return len(between) == until - since - 1 and all(h.get("operation") in ROW_KEEPING for h in between)
 
     def _purge_run(self, gen: Generation, agent: str, run: str) -> None:
         """A deleted run's results go physically too (readers already hide it via its tombstone)."""

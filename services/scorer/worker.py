@@ -31,6 +31,7 @@ from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.jobs import poll_jobs
 from services.scorer.livestats import LiveStats
+from services.scorer.pruning import stream_ms
 from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables
 
@@ -59,6 +60,7 @@ class Scorer(LiveStats):
         self.policy = policy
         self.commits = 0
         self._lock = asyncio.Lock()  # one commit at a time per worker process
+        self._tail: asyncio.Future | None = None  # the last commit's stats and ack, still running
         self._queue: asyncio.Queue[tuple[list[Entry], Projection]] = asyncio.Queue(maxsize=4)
         self._read: asyncio.Queue[list[Entry]] = asyncio.Queue(maxsize=2)  # read, not yet projected
         self.stats_at = 0.0
@@ -112,7 +114,7 @@ class Scorer(LiveStats):
                     break
                 entries, proj, taken = entries + more, proj.merged(more_proj), taken + 1
             try:
-                await self._commit(entries, proj)
+                await self._commit(entries, proj, pipelined=True)
             except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
                 log.exception("commit of %d entries failed", len(entries))
             finally:
@@ -123,10 +125,19 @@ class Scorer(LiveStats):
     async def drain(self) -> None:
         await self._read.join()
         await self._queue.join()
+        if self._tail is not None:
+            await self._tail
 
-    async def _commit(self, entries: list[Entry], proj: Projection, *, maybe_seen: bool = False) -> None:
+    async def _commit(self, entries: list[Entry], proj: Projection, *, maybe_seen: bool = False,
+                      pipelined: bool = False) -> None:  # fmt: skip
+        """Commit a batch's rows, then (its *tail*) append its inline run stats and ack it.
+
+        ``pipelined`` (the live committer): return once the rows are committed, and let the tail
+        run beside the next batch's commit; at most one tail is in flight. Tails may finish in
+        any order: a stats row carries the results version it was computed at (the latest wins),
+        a fold is a fact whenever it is saved, and acks commute."""
         async with self._lock:
-            t0 = time.perf_counter()
+            t0, start_ms = time.perf_counter(), time.time() * 1e3
             gen = self.tables.current()
             # The stats of the batch's runs are computed while it is committed (from the snapshot
             # before it plus its own rows) and appended right after, so they show up with the
@@ -146,7 +157,21 @@ class Scorer(LiveStats):
                 if isinstance(done[1], BaseException):
                     log.warning("inline stats failed (the runs are refreshed instead): %r", done[1])
                     inline = None
-            covered = await self._stats_after(gen, inline, versions.get("results")) if inline else frozenset()
+            previous, self._tail = self._tail, None
+        if previous is not None:
+            await previous  # one tail beside the next commit, not a growing line of them
+        tail = self._finish(gen, entries, proj, inline, versions.get("results"), maybe_seen, t0, start_ms)
+        if not pipelined:
+            await tail
+            return
+        self._tail = asyncio.ensure_future(tail)
+
+    async def _finish(self, gen, entries: list[Entry], proj: Projection, inline, after: int | None,
+                      maybe_seen: bool, t0: float, start_ms: float) -> None:  # fmt: skip
+        """A committed batch's tail: its inline stats, then the ack (and its failures recorded).
+        Failing, nothing is acked: the entries are retried after the idle timeout."""
+        try:
+            covered = await self._stats_after(gen, inline, after) if inline else frozenset()
             failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
             ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
             dirty = proj.runs - covered
@@ -154,13 +179,19 @@ class Scorer(LiveStats):
             if proj.failures:
                 await self.group.record_failures(proj.failures)
                 log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
-            log.debug("committed %d entries in %.0f ms (stats of %d runs with them)", len(entries),
-                      (time.perf_counter() - t0) * 1e3, len(covered))  # fmt: skip
-            self.commits += 1
-            if dirty:
-                self.stats_due.set()
-            if self.commits % self.settings.compact_every == 0:
-                self.maintenance_due.set()  # done beside the commits, not inside them
+        except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
+            log.exception("finishing the commit of %d entries failed", len(entries))
+            return
+        if log.isEnabledFor(logging.DEBUG):  # ages by the stream ids' clock (ms since the epoch)
+            oldest = min(stream_ms(e.stream_id) for e in entries)
+            log.debug("committed %d entries in %.0f ms (stats of %d runs with them); oldest entry %.0f ms old "
+                      "at the start, %.0f ms at the end", len(entries), (time.perf_counter() - t0) * 1e3,
+                      len(covered), start_ms - oldest, time.time() * 1e3 - oldest)  # fmt: skip
+        self.commits += 1
+        if dirty:
+            self.stats_due.set()
+        if self.commits % self.settings.compact_every == 0:
+            self.maintenance_due.set()  # done beside the commits, not inside them
 
     async def reclaim_once(self, consumer: str) -> int:
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
