@@ -299,29 +299,20 @@ class RunStatsMixin:
             self.finish_stats_compaction(gen, plan)
             self.tidy_stats(gen)
 
-    def plan_stats_compaction(self, gen: Generation) -> tuple[frozenset[str], pa.Table] | None:
+    def plan_stats_compaction(self, gen: Generation) -> StatsPlan | None:
         """The long part, with stats writers still running: the latest row per run as of now."""
         stats = gen.table("run_stats")
         files = local_files(stats) if stats is not None else []
         if len(files) <= 1:
             return None
-        return frozenset(files), latest_stats(files)
+        return StatsPlan(stats, frozenset(files), latest_stats(files))
 
-    def finish_stats_compaction(self, gen: Generation, plan: tuple[frozenset[str], pa.Table]) -> None:
+    def finish_stats_compaction(self, gen: Generation, plan: StatsPlan) -> None:
         """The short part, with stats writers kept out: fold in the rows appended since the plan
-        (appends only add files), then overwrite the table with one row per run."""
-        seen, latest = plan
-        stats = gen.table("run_stats")
-        new = [f for f in local_files(stats) if f not in seen] if stats is not None else []
-        if new:
-            with _duck("planned", "fresh") as con:
-                con.register("planned", latest)
-                con.register("fresh", pa.concat_tables([latest.slice(0, 0), latest_stats(new)]))
-                latest = con.sql(
-                    "SELECT * FROM (SELECT * FROM planned UNION ALL SELECT * FROM fresh) "
-                    "QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1"
-                ).to_arrow_table().cast(RUN_STATS_SCHEMA)
-        write_deltalake(str(gen.path("run_stats")), latest, mode="overwrite")
+        (appends only add files; ``plan.catch_up`` beforehand leaves few), then overwrite the
+        table with one row per run, on the plan's open table (no second load of its log)."""
+        plan.catch_up()
+        write_deltalake(plan.table, plan.latest, mode="overwrite")
 
     def tidy_stats(self, gen: Generation) -> None:
         """Checkpoint and vacuum: safe beside concurrent appends."""
@@ -329,6 +320,29 @@ class RunStatsMixin:
         if stats is not None:
             stats.create_checkpoint()
             stats.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
+
+
+class StatsPlan:
+    """A run-stats compaction in progress: the table, the files read, the latest row per run."""
+
+    def __init__(self, table: DeltaTable, seen: frozenset[str], latest: pa.Table) -> None:
+        self.table, self.seen, self.latest = table, seen, latest
+
+    def catch_up(self) -> None:
+        """Read the files appended since: once beside the writers, then once more (a file or
+        two) with them kept out, just before the overwrite."""
+        self.table.update_incremental()
+        files = local_files(self.table)
+        new = [f for f in files if f not in self.seen]
+        if new:
+            with _duck("planned", "fresh") as con:
+                con.register("planned", self.latest)
+                con.register("fresh", pa.concat_tables([self.latest.slice(0, 0), latest_stats(new)]))
+                self.latest = con.sql(
+                    "SELECT * FROM (SELECT * FROM planned UNION ALL SELECT * FROM fresh) "
+                    "QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1"
+                ).to_arrow_table().cast(RUN_STATS_SCHEMA)
+        self.seen = frozenset(files)
 
 
 def latest_stats(files: list[str]) -> pa.Table:

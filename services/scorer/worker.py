@@ -218,6 +218,7 @@ class Scorer(LiveStats):
                 gen = self.tables.current()
                 plan = await asyncio.to_thread(self.tables.plan_stats_compaction, gen)
                 if plan is not None:
+                    await asyncio.to_thread(plan.catch_up)  # what came during the long read, writers still on
                     async with self._stats_writer():
                         await asyncio.to_thread(self.tables.finish_stats_compaction, gen, plan)
                     await asyncio.to_thread(self.tables.tidy_stats, gen)
