@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,6 +15,8 @@ from services.common.settings import CommonSettings
 def serve(app: FastAPI, settings: CommonSettings, *, access_log: bool = False) -> None:
     """Run ``app`` with uvicorn the way every HTTP service here runs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if os.environ.get("INVARIUM_DEBUG"):  # as for the scorer: the services' own timings
+        logging.getLogger("invarium").setLevel(logging.DEBUG)
     # A 1,000-result sync allocates ~100k short-lived, acyclic objects; the default gen-0
     # threshold (700) would run the collector ~150 times per request for nothing.
     gc.freeze()

@@ -82,12 +82,16 @@ class Store:
         return self._snap
 
     def _refresh(self) -> None:
+        t0 = time.perf_counter()
         cur = self._db.cursor()
         try:
-            self._snap = self._loader.load(self._snap, cur)
+            old, self._snap = self._snap, self._loader.load(self._snap, cur)
         finally:
             cur.close()
         self._checked = time.monotonic()
+        if self._snap is not old:
+            log.debug("snapshot %s %s loaded in %.0f ms (%d runs)", self._snap.generation, self._snap.versions,
+                      (time.perf_counter() - t0) * 1e3, len(self._snap.runs))  # fmt: skip
 
     def _refresh_and_release(self) -> None:
         try:
