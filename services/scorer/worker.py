@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import socket
 import time
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
@@ -24,23 +21,20 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
 from services.common import streams
-from services.common.locks import lease
 from services.scorer.consumer import Group
 from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, Projection, project
 from services.scorer.core.risk import DEFAULT_POLICY, RiskPolicy
 from services.scorer.jobs import poll_jobs
 from services.scorer.livestats import LiveStats
+from services.scorer.maintenance import Maintenance
 from services.scorer.pruning import stream_ms
 from services.scorer.settings import ScorerSettings
 from services.scorer.tables import Tables
 
 log = logging.getLogger("invarium.scorer")
 
-COMPACTION_NICENESS = 19
-
-
-class Scorer(LiveStats):
+class Scorer(LiveStats, Maintenance):
     """Project → commit → ack, for fresh and for reclaimed entries alike.
 
     ``process`` does a batch start to finish. ``submit`` (the live path) queues a batch for the
@@ -164,24 +158,20 @@ class Scorer(LiveStats):
         if not pipelined:
             await tail
             return
-        self._tail = asyncio.ensure_future(tail)
+        self._tail = asyncio.ensure_future(_logged(tail, len(entries)))
 
     async def _finish(self, gen, entries: list[Entry], proj: Projection, inline, after: int | None,
                       maybe_seen: bool, t0: float, start_ms: float) -> None:  # fmt: skip
         """A committed batch's tail: its inline stats, then the ack (and its failures recorded).
         Failing, nothing is acked: the entries are retried after the idle timeout."""
-        try:
-            covered = await self._stats_after(gen, inline, after) if inline else frozenset()
-            failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
-            ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
-            dirty = proj.runs - covered
-            await self.group.ack(ok, retried=maybe_seen, dirty_runs=dirty)
-            if proj.failures:
-                await self.group.record_failures(proj.failures)
-                log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
-        except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
-            log.exception("finishing the commit of %d entries failed", len(entries))
-            return
+        covered = await self._stats_after(gen, inline, after) if inline else frozenset()
+        failed = {(e.partition, e.stream_id) for e, _ in proj.failures}
+        ok = [e for e in entries if (e.partition, e.stream_id) not in failed]
+        dirty = proj.runs - covered
+        await self.group.ack(ok, retried=maybe_seen, dirty_runs=dirty)
+        if proj.failures:
+            await self.group.record_failures(proj.failures)
+            log.warning("%d entries failed and stay pending for a retry", len(proj.failures))
         if log.isEnabledFor(logging.DEBUG):  # ages by the stream ids' clock (ms since the epoch)
             oldest = min(stream_ms(e.stream_id) for e in entries)
             log.debug("committed %d entries in %.0f ms (stats of %d runs with them); oldest entry %.0f ms old "
@@ -197,55 +187,12 @@ class Scorer(LiveStats):
         claimed = await self.group.claim(consumer, self.settings.claim_idle_ms, self.settings.max_deliveries)
         return await self.process(claimed, maybe_seen=True) if claimed else 0
 
-    async def run_maintenance(self) -> None:
-        """Compaction and trimming in the background: a commit never waits for them."""
-        while True:
-            await self.maintenance_due.wait()
-            self.maintenance_due.clear()
-            try:
-                await self._compact()
-            except Exception:  # noqa: BLE001 - the next round tries again
-                log.exception("compaction failed")
 
-    async def _compact(self) -> None:
-        """Compact the tables, then trim the stream up to what is acked (so archived).
-        One worker at a time (a Redis lock); the others just skip this round."""
-        async with lease(self.group.redis, f"{streams.PREFIX}:compaction", blocking=False) as held:
-            if held:
-                await self._in_child(_compact_tables, str(self.tables.root.parent))
-                # run stats to one row per run (small, so in this process): the long read first,
-                # then only the fold-in of what is new and the overwrite keep stats writers out
-                gen = self.tables.current()
-                plan = await asyncio.to_thread(self.tables.plan_stats_compaction, gen)
-                if plan is not None:
-                    await asyncio.to_thread(plan.catch_up)  # what came during the long read, writers still on
-                    async with self._stats_writer():
-                        await asyncio.to_thread(self.tables.finish_stats_compaction, gen, plan)
-                    await asyncio.to_thread(self.tables.tidy_stats, gen)
-                await self.group.trim()
-
-    async def _in_child(self, fn, *args):
-        """Run a maintenance step in a fresh child process that exits afterwards. Compaction
-        decodes and re-encodes up to a target file's worth of rows; in the worker, the allocator
-        kept that high-water mark for good (peak RSS rising with the table until files reached
-        their target size). A child returns it all to the system when it exits."""
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1)
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        finally:
-            # Cancelled (the worker is stopping): end the child instead of waiting for it. An
-            # interrupted compaction commits nothing (Delta commits are atomic; vacuum removes
-            # its orphan files). After a normal return the child is exiting anyway.
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
-                if proc.is_alive():
-                    proc.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _compact_tables(data_dir: str) -> dict[str, int]:
-    # below the live path in CPU priority: compaction can wait, freshness cannot
-    os.nice(COMPACTION_NICENESS)
-    return Tables(Path(data_dir)).compact_tables()
+async def _logged(tail, n: int) -> None:
+    try:
+        await tail
+    except Exception:  # noqa: BLE001 - not acked: the entries are retried after the idle timeout
+        log.exception("finishing the commit of %d entries failed", n)
 
 
 async def _raw_batch(message: dict, original_parser):
