@@ -22,6 +22,8 @@ from services.scorer.tables import Generation, Tables
 
 log = logging.getLogger("invarium.scorer")
 
+BEHIND_REFRESH_SPACING = 8  # behind a backlog: seconds between refreshes per second a refresh took
+
 
 class LiveStats:
     """``refresh_stats`` (dirty runs, any worker) and the inline stats of ``Scorer._commit``."""
@@ -73,12 +75,13 @@ class LiveStats:
                 self.stats_cost = time.monotonic() - self.stats_at
 
     def stats_gap(self) -> float:
-        """Seconds between refreshes: ``stats_interval_s``; behind a backlog, at least three times
-        what the last one took, so refreshes take at most a third of the time (a refresh then
-        covers every run in flight, ~1 s for 700 runs while both cores drain the stream, and back
-        to back they slowed the drain). Caught up, the stats go with the commits, and a refresh
-        only covers what could not: it must not wait."""
-        return max(self.settings.stats_interval_s, 3 * self.stats_cost if self.behind else 0.0)
+        """Seconds between refreshes: ``stats_interval_s``; behind a backlog, at least
+        ``BEHIND_REFRESH_SPACING`` times what the last one took, so refreshes take at most an
+        eighth of the time (a refresh then covers every run in flight, ~1 s for 700 runs while
+        both cores drain the stream, and back to back they slowed the drain; at a third of the
+        time they still took ~9 % of a draining worker's CPU). Caught up, the stats go with the
+        commits, and a refresh only covers what could not: it must not wait."""
+        return max(self.settings.stats_interval_s, BEHIND_REFRESH_SPACING * self.stats_cost if self.behind else 0.0)
 
     async def _refresh_dirty(self) -> None:
         runs = await self.group.dirty_runs()
