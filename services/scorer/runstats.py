@@ -48,6 +48,7 @@ PARTS_SCHEMA = pa.schema([RUN_STATS_SCHEMA.field("agent"), RUN_STATS_SCHEMA.fiel
     "cost_complete", "duration_ms", "input_tokens", "output_tokens", "first_synced_at", "last_synced_at",
     "algorithm_version")])  # fmt: skip
 
+
 @dataclass(frozen=True)
 class Aggregate:
     """One run aggregate, over the results rows that match ``where`` (all conditions):
@@ -89,8 +90,11 @@ class Aggregate:
         if self.how == "count":
             mask = pc.is_valid(rows[self.column]) if self.column else pa.array(np.ones(rows.num_rows, bool))
             for column, op, values in self.where:
-                hit = pc.is_in(pc.fill_null(rows[column], ""), value_set=pa.array(values, pa.string()))
-                mask = pc.and_(mask, hit if op == "in" else pc.invert(hit))
+                value_set = pa.array(values, pa.string())
+                if op == "in":  # a null is in no list (SQL: NULL IN (...) is not true)
+                    mask = pc.and_(mask, pc.is_in(rows[column], value_set=value_set))
+                else:  # a null counts as '' (the SQL's coalesce)
+                    mask = pc.and_(mask, pc.invert(pc.is_in(pc.fill_null(rows[column], ""), value_set=value_set)))
             return pc.cast(pc.fill_null(mask, False), pa.int64())
         column = rows[self.column]
         return {"sum": lambda: pc.fill_null(column, 0), "bool_and": lambda: pc.fill_null(column, True)}.get(

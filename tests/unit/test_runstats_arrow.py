@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.scorer.core.project import RESULTS_SCHEMA
-from services.scorer.runstats import AGGREGATE_NAMES, AGGREGATES, PARTS_SCHEMA, _STATS_SQL, arrow_parts, merge_parts
+from services.scorer.runstats import (
+    AGGREGATE_NAMES,
+    AGGREGATES,
+    PARTS_SCHEMA,
+    _STATS_SQL,
+    Aggregate,
+    arrow_parts,
+    merge_parts,
+)
 
 COLUMNS = ("agent", "run", "result_id", "status", "failure_category", "severity", "score_scored", "score_cost",
            "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms", "input_tokens",
@@ -82,3 +90,25 @@ def test_every_count_filters_as_its_sql_says():
     assert (got["total"], got["failed"], got["errors"], got["runtime"]) == (2, 2, 1, 1)
     assert (got["safety"], got["tool_usage"], got["other_failures"], got["low"]) == (1, 0, 1, 1)
     assert {a.name for a in AGGREGATES} == set(AGGREGATE_NAMES)
+
+
+EDGE = (Aggregate("empty_in", "count", where=(("failure_category", "in", ("",)),)),
+        Aggregate("empty_not_in", "count", where=(("failure_category", "not in", ("",)),)),
+        Aggregate("ids_failed", "count", "result_id", where=(("status", "in", ("failed",)),)))  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(row, max_size=30))
+def test_edge_conditions_agree_too(rows):
+    """Nulls against '' in a list, and a filtered count of a nullable column."""
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    CON.register("rows", table)
+    sql = CON.sql(f"SELECT r.agent, r.run, {', '.join(f'{a.sql()} AS {a.name}' for a in EDGE)} FROM rows r "
+                  "GROUP BY r.agent, r.run").to_arrow_table()  # fmt: skip
+    want = {(r["agent"], r["run"]): r for r in sql.to_pylist()}
+    values = pa.table({"agent": table["agent"], "run": table["run"]} | {a.name: a.per_row(table) for a in EDGE})
+    got = values.group_by(["agent", "run"]).aggregate([(a.name, "sum") for a in EDGE])
+    got = {(r["agent"], r["run"]): r for r in got.to_pylist()}
+    assert got.keys() == want.keys()
+    for run, expected in want.items():
+        assert [got[run][f"{a.name}_sum"] for a in EDGE] == [expected[a.name] for a in EDGE], (run, got[run], expected)
