@@ -24,10 +24,11 @@ from deltalake.exceptions import TableNotFoundError
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import DEFAULT_GENERATION, RUN_STATS_SCHEMA
 from services.common.delta import local_files
+from services.common.reduced import LATEST_PER_RUN, Reduced
 
 RUNS_SQL = """
 WITH s AS (
-  SELECT * FROM {stats} QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1
+  SELECT * FROM {stats} QUALIFY """ + LATEST_PER_RUN + """
 ), e AS (
   SELECT agent, run,
     min(epoch_us("at")) FILTER (WHERE type = 'RunCreated') AS created_us,
@@ -49,41 +50,9 @@ FROM s FULL OUTER JOIN e ON s.agent = e.agent AND s.run = e.run
 """
 
 
-class Reduced:
-    """A small append-only table kept in memory, reduced to what the runs list needs, and brought
-    up to date by reading only the files added since (a steady trickle of syncs adds a file or
-    two per version, to a table of hundreds between compactions). A snapshot that dropped files
-    (a compaction rewrote them) is read in full once: after a compaction that is a few files.
-    ``keep`` is a DuckDB QUALIFY over the rows: it must give the same result read in any slices."""
-
-    def __init__(self, schema: pa.Schema, keep: str) -> None:
-        self.schema = schema
-        self.keep = keep
-        self.files: frozenset[str] = frozenset()
-        self.rows = schema.empty_table()
-
-    def follow(self, con: duckdb.DuckDBPyConnection, dt: DeltaTable | None) -> None:
-        files = local_files(dt) if dt is not None else []
-        if not self.files <= set(files):
-            self.files, self.rows = frozenset(), self.schema.empty_table()
-        new = [f for f in files if f not in self.files]
-        if not new:
-            return
-        con.register("reduced_rows", self.rows)
-        try:
-            self.rows = con.sql(
-                f"SELECT * FROM (SELECT * FROM reduced_rows UNION ALL BY NAME "
-                f"SELECT * FROM read_parquet($files, union_by_name = true)) QUALIFY {self.keep}",
-                params={"files": new},
-            ).to_arrow_table().select(self.schema.names).cast(self.schema)  # fmt: skip
-        finally:
-            con.unregister("reduced_rows")
-        self.files = frozenset(files)
-
-
 def _reduced_stats() -> Reduced:
     """The latest stats row of each run."""
-    return Reduced(RUN_STATS_SCHEMA, "row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1")
+    return Reduced(RUN_STATS_SCHEMA, LATEST_PER_RUN)
 
 
 def _reduced_events() -> Reduced:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from services.common.delta import local_files
+from services.common.reduced import LATEST_PER_RUN, Reduced
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck
 from services.scorer.folds import Fold, Mark, Run, fold_marks_table, folds_from, folds_table, marks_table
@@ -235,8 +236,7 @@ class RunStatsMixin:
         wanted = pa.table({"agent": pa.array([a for a, _ in runs], pa.string()), "run": pa.array([r for _, r in runs], pa.string())})
         tails = [TAIL_SCHEMA.empty_table()]  # (agent, run, partition, settled, aggregates) groups
         if files:
-            with _duck("wanted", "fold_marks", "marks") as con:
-                con.register("wanted", wanted)
+            with _duck("fold_marks", "marks") as con:
                 con.register("fold_marks", fold_marks_table(folds))
                 con.register("marks", marks_table(marks))
                 # constant IN lists, so the Parquet scan can skip row groups by their min/max stats
@@ -306,17 +306,18 @@ class RunStatsMixin:
     def plan_stats_compaction(self, gen: Generation) -> StatsPlan | None:
         """The long part, with stats writers still running: the latest row per run as of now."""
         stats = gen.table("run_stats")
-        files = local_files(stats) if stats is not None else []
-        if len(files) <= 1:
+        if stats is None or len(stats.file_uris()) <= 1:
             return None
-        return StatsPlan(stats, frozenset(files), latest_stats(files))
+        plan = StatsPlan(stats)
+        plan.catch_up()
+        return plan
 
     def finish_stats_compaction(self, gen: Generation, plan: StatsPlan) -> None:
         """The short part, with stats writers kept out: fold in the rows appended since the plan
         (appends only add files; ``plan.catch_up`` beforehand leaves few), then overwrite the
         table with one row per run, on the plan's open table (no second load of its log)."""
         plan.catch_up()
-        write_deltalake(plan.table, plan.latest, mode="overwrite")
+        write_deltalake(plan.table, plan.latest.rows, mode="overwrite")
 
     def tidy_stats(self, gen: Generation) -> None:
         """Checkpoint and vacuum: safe beside concurrent appends."""
@@ -327,31 +328,24 @@ class RunStatsMixin:
 
 
 class StatsPlan:
-    """A run-stats compaction in progress: the table, the files read, the latest row per run."""
+    """A run-stats compaction in progress: the open table and the latest row per run of the
+    files read so far (``Reduced``: each catch-up reads only the files appended since)."""
 
-    def __init__(self, table: DeltaTable, seen: frozenset[str], latest: pa.Table) -> None:
-        self.table, self.seen, self.latest = table, seen, latest
+    def __init__(self, table: DeltaTable) -> None:
+        self.table = table
+        self.latest = Reduced(RUN_STATS_SCHEMA, LATEST_PER_RUN)
 
     def catch_up(self) -> None:
         """Read the files appended since: once beside the writers, then once more (a file or
         two) with them kept out, just before the overwrite."""
         self.table.update_incremental()
-        files = local_files(self.table)
-        new = [f for f in files if f not in self.seen]
-        if new:
-            with _duck("planned", "fresh") as con:
-                con.register("planned", self.latest)
-                con.register("fresh", pa.concat_tables([self.latest.slice(0, 0), latest_stats(new)]))
-                self.latest = con.sql(
-                    "SELECT * FROM (SELECT * FROM planned UNION ALL SELECT * FROM fresh) "
-                    "QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1"
-                ).to_arrow_table().cast(RUN_STATS_SCHEMA)
-        self.seen = frozenset(files)
+        with _duck() as con:
+            self.latest.follow(con, self.table)
 
 
 def latest_stats(files: list[str]) -> pa.Table:
     with _duck() as con:
         return con.sql(
-            "SELECT * FROM read_parquet($files) QUALIFY row_number() OVER (PARTITION BY agent, run ORDER BY as_of DESC) = 1",
+            f"SELECT * FROM read_parquet($files) QUALIFY {LATEST_PER_RUN}",
             params={"files": files},
         ).to_arrow_table().cast(RUN_STATS_SCHEMA)
