@@ -15,12 +15,11 @@ import os
 import socket
 import time
 
-import redis.asyncio as aioredis
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
 
-from services.common import streams
+from services.common import redisconn, streams
 from services.scorer.consumer import Group
 from services.scorer.core.pricing import PriceTable, default_price_table
 from services.scorer.core.project import Entry, Projection, project
@@ -102,8 +101,10 @@ class Scorer(LiveStats, Maintenance):
             wait = self.settings.min_commit_interval_s - (time.monotonic() - last)
             deadline = time.monotonic() + max(0.0, wait)
             while len(entries) < self.settings.max_commit_entries:
-                try:
-                    more, more_proj = await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic()))
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                    # races with the get, and a stopping worker then hangs in this loop for good
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        more, more_proj = await self._queue.get()
                 except TimeoutError:
                     break
                 entries, proj, taken = entries + more, proj.merged(more_proj), taken + 1
@@ -232,7 +233,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
     # a 2,000-entry XREADGROUP reply is ~5 MB: read it in few large chunks, not 64 KiB ones (each
     # chunk needs the GIL back from the projection thread: ~5 ms a time under load)
     broker = RedisBroker(settings.redis_url, socket_timeout=30, log_level=logging.DEBUG, socket_read_size=4 << 20)
-    client = aioredis.from_url(settings.redis_url, socket_timeout=30)
+    client = redisconn.from_url(settings.redis_url, socket_timeout=30)  # XACKs of 10,000 ids packed in C
     group = Group(client, settings.stream_partitions, settings.scorer_group)
     scorer = Scorer(settings, group, Tables(settings.data_dir), default_price_table())
     name = consumer_name(settings)
@@ -263,7 +264,8 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
         async def stats_loop() -> None:  # right after a commit, at most every stats_interval_s
             while True:
                 try:
-                    await asyncio.wait_for(scorer.stats_due.wait(), settings.stats_interval_s)
+                    async with asyncio.timeout(settings.stats_interval_s):  # not wait_for: see run_committer
+                        await scorer.stats_due.wait()
                 except TimeoutError:
                     pass  # also look now and then: another worker's commits mark runs dirty too
                 scorer.stats_due.clear()

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -67,9 +68,9 @@ ARCHIVE_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One stream entry: where it sits in the log, and its raw envelope."""
+class Entry(NamedTuple):
+    """One stream entry: where it sits in the log, and its raw envelope. (A named tuple: the
+    worker makes one per entry read, and a frozen dataclass cost twice as much to build.)"""
 
     partition: int
     stream_id: str
@@ -114,13 +115,28 @@ def _json(value) -> str:
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 
+# Text columns whose values may be bytes (the JSON as logged, from the view): Arrow converts
+# them as binary and relabels the array as text. Converting bytes to ``string`` directly validates
+# and copies them through a slow path (~0.8 µs against ~0.15 µs for 400 bytes here). Every value
+# is valid UTF-8: the view only reads events that are (``decode.acceptable``) and cuts them at
+# JSON token boundaries; the dict path gives ``str``.
+_BYTES_AS_TEXT = frozenset({"tools_called_json", "llm_calls_json", "trace_json"})
+
+
 def _rows_table(rows: list[tuple], schema: pa.Schema) -> pa.Table:
     """Row tuples (in schema order) to a table: one C-level transpose, then one array per column."""
     if not rows:
         return schema.empty_table()
     columns = list(zip(*rows))
-    return pa.table([pa.array(_micros(c) if f.type == _TIME else c, type=f.type) for c, f in zip(columns, schema)],
-                    schema=schema)
+    return pa.table([_column(c, f) for c, f in zip(columns, schema)], schema=schema)
+
+
+def _column(values: Sequence, f: pa.Field) -> pa.Array:
+    if f.type == _TIME:
+        return pa.array(_micros(values), type=f.type)
+    if f.name in _BYTES_AS_TEXT:
+        return pa.array(values, type=pa.binary()).view(pa.string())
+    return pa.array(values, type=f.type)
 
 
 def _micros(times: Sequence[datetime | None]) -> list[int | None]:
