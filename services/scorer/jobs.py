@@ -71,9 +71,10 @@ async def next_job(client) -> bytes | None:
     return await client.lmove(jobs.QUEUE, jobs.ACTIVE, "RIGHT", "LEFT")
 
 
-async def poll_jobs(settings: ScorerSettings, client, interval_s: float = 1.0) -> None:
-    """Background task of every worker: take the next queued job, if any, and run it."""
-    while True:
+async def poll_jobs(settings: ScorerSettings, client, stopping: asyncio.Event | None = None,
+                    interval_s: float = 1.0) -> None:  # fmt: skip
+    """Background task of every worker: take the next queued job, if any, and run it (until ``stopping``)."""
+    while stopping is None or not stopping.is_set():
         try:
             job_id = await next_job(client)
             if job_id:

@@ -26,7 +26,7 @@ class Maintenance:
 
     async def run_maintenance(self) -> None:
         """Compaction and trimming in the background: a commit never waits for them."""
-        while True:
+        while not self.stopping.is_set():
             await self.maintenance_due.wait()
             self.maintenance_due.clear()
             try:

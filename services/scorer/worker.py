@@ -62,6 +62,10 @@ class Scorer(LiveStats, Maintenance):
         self._stats_lock = asyncio.Lock()
         self.maintenance_due = asyncio.Event()
         self.stats_due = asyncio.Event()  # set by each commit: its runs' stats are refreshed at once
+        # Set when the worker stops: every background loop ends at its next turn even if its
+        # cancel was lost (redis-py can swallow one that lands while a connection closes, and a
+        # loop that logs and goes on then kept a stopping worker alive for good).
+        self.stopping = asyncio.Event()
 
     async def process(self, entries: list[Entry], *, maybe_seen: bool = False) -> int:
         """Project, commit (with fresh run stats) and ack one batch."""
@@ -79,7 +83,7 @@ class Scorer(LiveStats, Maintenance):
             await self._read.put(entries)
 
     async def run_projector(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             entries = await self._read.get()
             try:
                 proj = await asyncio.to_thread(project, entries, self.prices, self.policy)
@@ -95,7 +99,7 @@ class Scorer(LiveStats, Maintenance):
         a commit has a fixed cost (~20 ms per table here), so under a steady trickle or a backlog
         fewer, larger commits keep the worker out of CPU saturation."""
         last = 0.0
-        while True:
+        while not self.stopping.is_set():
             entries, proj = await self._queue.get()
             taken = 1
             wait = self.settings.min_commit_interval_s - (time.monotonic() - last)
@@ -254,7 +258,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
     @app.after_startup
     async def _reclaimer() -> None:
         async def loop() -> None:
-            while True:
+            while not scorer.stopping.is_set():
                 try:
                     await scorer.reclaim_once(name)
                 except Exception:  # noqa: BLE001 - keep reclaiming; the entries stay pending
@@ -262,7 +266,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
                 await asyncio.sleep(settings.claim_interval_s)
 
         async def stats_loop() -> None:  # right after a commit, at most every stats_interval_s
-            while True:
+            while not scorer.stopping.is_set():
                 try:
                     async with asyncio.timeout(settings.stats_interval_s):  # not wait_for: see run_committer
                         await scorer.stats_due.wait()
@@ -280,7 +284,7 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
         tasks.append(asyncio.create_task(scorer.run_committer()))
         tasks.append(asyncio.create_task(scorer.run_maintenance()))
         tasks.append(asyncio.create_task(stats_loop()))
-        tasks.append(asyncio.create_task(poll_jobs(settings, client)))
+        tasks.append(asyncio.create_task(poll_jobs(settings, client, scorer.stopping)))
 
     @app.on_shutdown
     async def _stop() -> None:
@@ -290,8 +294,11 @@ def build_app(settings: ScorerSettings) -> tuple[FastStream, Scorer]:
             await asyncio.wait_for(scorer.refresh_stats(force=True), timeout=10)
         except Exception:  # noqa: BLE001 - unacked entries are reclaimed by the next worker
             log.exception("shutdown flush failed")
+        scorer.stopping.set()
         for task in tasks:
             task.cancel()
+        # the client is closed once the loops are gone, not under a command of theirs
+        await asyncio.wait(tasks, timeout=10)
         await client.aclose()
 
     return app, scorer
