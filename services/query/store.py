@@ -83,12 +83,15 @@ class Store:
 
     def _refresh(self) -> None:
         t0 = time.perf_counter()
+        # checked as of the start: the next check is due refresh_s after this one began, not after
+        # it ended (a load under ingest takes ~100-300 ms here; counting from its end made a
+        # commit wait up to refresh_s + a load for the check that sees it)
+        self._checked = time.monotonic()
         cur = self._db.cursor()
         try:
             old, self._snap = self._snap, self._loader.load(self._snap, cur)
         finally:
             cur.close()
-        self._checked = time.monotonic()
         if self._snap is not old:
             log.debug("snapshot %s %s loaded in %.0f ms (%d runs)", self._snap.generation, self._snap.versions,
                       (time.perf_counter() - t0) * 1e3, len(self._snap.runs))  # fmt: skip
