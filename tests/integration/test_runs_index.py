@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from services.query.catalog import RUNS_SQL, Snapshot, SnapshotLoader
+from services.query.catalog import RUNS_SQL, Snapshot, SnapshotLoader, has_new_version
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import RUN_STATS_SCHEMA, Tables
 from tests.integration.query_helpers import apply, case, run_entries
@@ -51,3 +51,17 @@ def test_incremental_runs_index_equals_a_full_read(tmp_path):
     assert indexed(snap) == full_read(loader)
     r1 = snap.runs[("a1", "r1")]
     assert r1["total"] == 11 and r1["completed_us"] is not None and [r["run"] for r in indexed(snap)] == ["r1", "r3", "r2"]
+
+
+def test_a_table_is_followed_only_when_it_has_a_new_commit(tmp_path):
+    tables, loader, con = Tables(tmp_path), SnapshotLoader(tmp_path), duckdb.connect()
+    apply(tables, run_entries("a1", "r1", [case(0)], at="2026-11-20T10:00:00.000Z"))
+    snap = loader.load(Snapshot(), con)
+    path = tables.current().path("run_stats")
+    assert not has_new_version(path, snap.versions[1])
+    assert loader.load(snap, con) is snap  # nothing new: the same snapshot, no table re-read
+    apply(tables, run_entries("a1", "r1", [case(1)], at="2026-11-20T10:01:00.000Z", created=False))
+    assert has_new_version(path, snap.versions[1])
+    fresh = loader.load(snap, con)
+    assert fresh.versions[1] > snap.versions[1] and fresh.runs[("a1", "r1")]["total"] == 2
+    assert indexed(fresh) == full_read(loader)
