@@ -185,6 +185,15 @@ class SnapshotLoader:
             dt.update_incremental()
         return dt
 
+    def stats_changed(self) -> bool:
+        """Whether the runs' stats moved on since the last load: ``CURRENT`` names another generation,
+        or ``run_stats`` has a commit after the version loaded (a stat call or two). Callers hold
+        the lock ``load`` runs under."""
+        if self._current() != self._gen:
+            return True
+        dt = self._tables.get("run_stats")
+        return has_new_version(self.root / self._gen / "run_stats", dt.version() if dt is not None else -1)
+
     def files(self, name: str) -> list[str]:
         """The current generation's files of table ``name`` (for the analyst views)."""
         gen = self._current()

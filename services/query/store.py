@@ -45,6 +45,10 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+WATCH_S = 0.05  # how often the snapshot watcher looks for new run stats
+WARM_S = 10.0  # it looks only while reads came within this long
+
+
 class Store:
     def __init__(self, data_dir: Path, *, threads: int = 2, memory_limit: str = "512MB", refresh_s: float = 0.25) -> None:
         # Parquet footers parsed once and kept (a 10M-result table's are ~0.7 MB each). GLOBAL: a
@@ -56,8 +60,12 @@ class Store:
         self._refresh_s = refresh_s
         self._checked = -1e9
         self._lock = threading.Lock()
+        self._read_at = -1e9
+        self._closed = False
+        self._watcher: threading.Thread | None = None
 
     def close(self) -> None:
+        self._closed = True
         self._db.close()
 
     # -- snapshot ------------------------------------------------------------------
@@ -68,6 +76,10 @@ class Store:
         with the one they have (at most ~4 ``refresh_s`` old): rebuilding the runs index costs
         ~75 ms at 10,000 runs (linear in runs), which must not land on requests under ingest. The
         first read, a read after an idle spell, and ``refresh_s`` 0 wait for the load."""
+        self._read_at = time.monotonic()
+        if self._watcher is None and self._refresh_s:
+            self._watcher = threading.Thread(target=self._watch, name="snapshot-watch", daemon=True)
+            self._watcher.start()
         age = time.monotonic() - self._checked
         if age < self._refresh_s:
             return self._snap
@@ -95,6 +107,26 @@ class Store:
         if self._snap is not old:
             log.debug("snapshot %s %s loaded in %.0f ms (%d runs)", self._snap.generation, self._snap.versions,
                       (time.perf_counter() - t0) * 1e3, len(self._snap.runs))  # fmt: skip
+
+    def _watch(self) -> None:
+        """While the runs are read (a read in the last ``WARM_S``), load a snapshot as soon as the run
+        stats move on (polled every ``WATCH_S``: a stat call), at most every ``refresh_s``: a commit is
+        in the runs list a load after it lands, not a read, a ``refresh_s`` and a load after. With
+        nobody reading, loads wait for the next read, as before."""
+        while not self._closed:
+            time.sleep(WATCH_S)
+            now = time.monotonic()
+            if now - self._read_at > WARM_S or now - self._checked < self._refresh_s:
+                continue
+            if not self._lock.acquire(blocking=False):
+                continue  # a load is running
+            try:
+                if not self._closed and self._loader.stats_changed():
+                    self._refresh()
+            except Exception:  # noqa: BLE001 - readers keep the last good snapshot; the next turn retries
+                log.exception("snapshot refresh failed")
+            finally:
+                self._lock.release()
 
     def _refresh_and_release(self) -> None:
         try:

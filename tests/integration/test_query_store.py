@@ -230,23 +230,38 @@ async def test_the_tombstone_is_a_valid_run_deleted_event(env, rclient):
     assert rclient.smembers(streams.deleted_runs_key(p)) == {b"a2\x1fr3"}
 
 
-def test_under_steady_reads_a_stale_snapshot_is_refreshed_in_the_background(rclient, tmp_path):
+def test_under_steady_reads_new_run_stats_are_loaded_in_the_background(rclient, tmp_path, monkeypatch):
     import time
 
+    from services.query import store as store_module
+
+    monkeypatch.setattr(store_module, "WARM_S", 1.0)
     tables = build_store(tmp_path, rclient)
     store = Store(tmp_path, refresh_s=0.2)
+
+    def loaded(pair: tuple[str, str]) -> bool:  # what the store holds, without a read (a read loads too)
+        deadline = time.monotonic() + 10
+        while pair not in store._snap.runs:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     try:
-        before = store.snapshot()
+        before = store.snapshot()  # a read: the store is warm
         assert ("a1", "r9") not in before.runs
         apply(tables, run_entries("a1", "r9", [case(1)], at="2026-11-21T13:30:00.000Z"))
-        time.sleep(0.3)  # stale, but read recently: this read gets the old snapshot at once ...
-        assert store.snapshot() is before
-        deadline = time.monotonic() + 10
-        while ("a1", "r9") not in store.snapshot().runs:  # ... and a later one the refreshed one
-            assert time.monotonic() < deadline, "the background refresh never landed"
-            time.sleep(0.05)
-        time.sleep(1.5)  # idle for long: the next read waits for a current snapshot
-        apply(tables, run_entries("a1", "r10", [case(2)], at="2026-11-21T13:40:00.000Z"))
-        assert ("a1", "r10") in store.snapshot().runs
+        assert loaded(("a1", "r9"))  # no read in between: the watcher saw the run stats commit
+        with store._lock:  # a load in progress: readers go on with the snapshot they have, at once
+            apply(tables, run_entries("a1", "r10", [case(2)], at="2026-11-21T13:40:00.000Z"))
+            store._checked = time.monotonic() - 0.3  # stale (> refresh_s), not idle (< 1 s): no waiting
+            t0 = time.monotonic()
+            assert ("a1", "r10") not in store.snapshot().runs and time.monotonic() - t0 < 0.1
+        assert loaded(("a1", "r10"))
+        time.sleep(1.5)  # nobody read for longer than WARM_S: the watcher loads nothing ...
+        apply(tables, run_entries("a1", "r11", [case(3)], at="2026-11-21T13:50:00.000Z"))
+        time.sleep(0.5)
+        assert ("a1", "r11") not in store._snap.runs
+        assert ("a1", "r11") in store.snapshot().runs  # ... and the next read waits for a current snapshot
     finally:
         store.close()
