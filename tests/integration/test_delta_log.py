@@ -1,0 +1,53 @@
+"""The projection tables keep a short Delta log: commit files a checkpoint covers are deleted
+once older than ``LOG_RETENTION``, so the log (which every snapshot update lists) stays bounded
+under a steady stream of commits, and a reader that fell further behind than that catches up
+from the checkpoint."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable, write_deltalake
+
+from services.common import delta
+from services.scorer.tables import Tables
+from tests.integration.query_helpers import apply, case, run_entries
+
+pytestmark = pytest.mark.integration
+
+
+def commit_files(path) -> list[str]:
+    return sorted(p.name for p in (path / "_delta_log").glob("*.json"))
+
+
+def test_every_projection_table_is_created_with_the_short_log_retention(tmp_path):
+    tables = Tables(tmp_path)
+    apply(tables, run_entries("a1", "r1", [case(i) for i in range(3)], at="2026-11-20T10:00:00.000Z"))
+    gen = tables.current()
+    for path in (gen.path("results"), gen.path("run_events"), gen.path("run_stats"), tables.archive_path):
+        config = DeltaTable(str(path)).metadata().configuration
+        assert config["delta.logRetentionDuration"] == delta.LOG_RETENTION, path
+
+
+def test_old_commit_files_go_and_a_reader_left_behind_catches_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(delta, "LOG_RETENTION", "interval 1 seconds")
+    path = tmp_path / "results"
+    write_deltalake(str(path), pa.table({"n": [0]}), configuration=delta.table_configuration(path))
+    behind = DeltaTable(str(path))  # a reader at version 0 that does not look again for a while
+    writer = DeltaTable(str(path))  # as the worker writes: through a handle kept at its last commit
+    for n in range(1, 100):
+        write_deltalake(writer, pa.table({"n": [n]}), mode="append")
+    time.sleep(1.2)  # commits 0..99 are now older than the retention
+    for n in range(100, 205):  # delta-rs checkpoints at 100 and 200 and deletes expired commits then
+        write_deltalake(writer, pa.table({"n": [n]}), mode="append")
+    files = commit_files(path)
+    # 0..98 are gone (delta-rs keeps the last expired one, 99, as the segment's start)
+    assert files[0] == f"{99:020d}.json" and len(files) == 106, files[:3]
+    assert (path / "_delta_log" / f"{199:020d}.checkpoint.parquet").exists()
+
+    behind.update_incremental()
+    assert behind.version() == 204
+    assert sorted(behind.to_pyarrow_table()["n"].to_pylist()) == list(range(205))
+    assert DeltaTable(str(path)).version() == 204  # a new reader starts from the checkpoint
