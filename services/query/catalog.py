@@ -2,8 +2,9 @@
 
 Reads ``<data dir>/tables/CURRENT`` and the Delta logs of its tables; nothing here holds a
 ``.duckdb`` file. The small tables (latest run stats joined with the run lifecycle events)
-are read once per Delta version into a Python index and numpy columns (``RunIndex``); the big one (results) is only listed: its file URIs and per-file min/max of
-(agent, run) from the Delta log, so a run's reads open only the files that can hold it.
+are followed per Delta version into a Python index and numpy columns (``RunIndex``), patched
+for the runs a version touched; the big one (results) is only listed: its file URIs and per-file
+min/max of (agent, run) from the Delta log, so a run's reads open only the files that can hold it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from services.query.core.runindex import RunIndex, sort_key
+from services.query.core.runrow import run_rows
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import DEFAULT_GENERATION, RUN_STATS_SCHEMA
 from services.common.delta import local_files
-from services.common.reduced import LATEST_PER_RUN, Reduced
+from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Keep, Reduced
 
 RUNS_SQL = """
 WITH s AS (
@@ -50,14 +52,17 @@ FROM s FULL OUTER JOIN e ON s.agent = e.agent AND s.run = e.run
 """
 
 
+PATCH_MAX = 2_000  # up to this many touched runs (or a quarter of them) the index is patched, not rebuilt
+
+
 def _reduced_stats() -> Reduced:
     """The latest stats row of each run."""
-    return Reduced(RUN_STATS_SCHEMA, LATEST_PER_RUN)
+    return Reduced(RUN_STATS_SCHEMA, LATEST_STATS)
 
 
 def _reduced_events() -> Reduced:
     """The first event of each type of each run: all ``RUNS_SQL`` reads of them."""
-    return Reduced(RUN_EVENTS_SCHEMA, 'row_number() OVER (PARTITION BY agent, run, type ORDER BY "at", stream_id) = 1')
+    return Reduced(RUN_EVENTS_SCHEMA, Keep(("agent", "run", "type"), (("at", "ascending"), ("stream_id", "ascending"))))
 
 
 def _open(path: Path) -> DeltaTable | None:
@@ -113,41 +118,6 @@ class FileIndex:
 
 
 @dataclass
-class RunIndex:
-    """The runs, newest first, as columns for vectorised filtering (a runs list is a mask, not a query)."""
-
-    rows: list[dict] = field(default_factory=list)
-    keys: list[tuple[int, str, str]] = field(default_factory=list)  # (-date_us, agent, run), ascending
-    date_us: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    agent: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
-    failing: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    all_passed: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-    agent_codes: dict[str, int] = field(default_factory=dict)
-    source_codes: dict[str, int] = field(default_factory=dict)
-    position: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, rows: list[dict]) -> RunIndex:
-        agents = {a: i for i, a in enumerate(sorted({r["agent"] for r in rows}))}
-        sources = {s: i for i, s in enumerate(sorted({r["source"] or "" for r in rows}))}
-        return cls(
-            rows=rows,
-            keys=[(-r["date_us"], r["agent"], r["run"]) for r in rows],
-            date_us=np.array([r["date_us"] for r in rows], np.int64),
-            agent=np.array([agents[r["agent"]] for r in rows], np.int32),
-            source=np.array([sources[r["source"] or ""] for r in rows], np.int32),
-            failing=np.array([r["failed"] + r["errors"] > 0 for r in rows], bool),
-            # a streaming run still open has cases to come: not "all passed" yet, whatever is scored
-            all_passed=np.array([r["total"] > 0 and r["passed"] == r["total"]
-                                 and (r["completed_us"] is not None or r["mode"] != "streaming") for r in rows], bool),  # fmt: skip
-            agent_codes=agents,
-            source_codes=sources,
-            position={(r["agent"], r["run"]): i for i, r in enumerate(rows)},
-        )
-
-
-@dataclass
 class Snapshot:
     """What a reader needs of one consistent state of the tables."""
 
@@ -155,8 +125,7 @@ class Snapshot:
     versions: tuple[int, int, int] = (-1, -1, -1)  # results, run_stats, run_events
     results: FileIndex = field(default_factory=FileIndex)
     runs: dict[tuple[str, str], dict] = field(default_factory=dict)  # (agent, run) -> row
-    by_agent: dict[str, list[dict]] = field(default_factory=dict)  # oldest first
-    by_run_id: dict[str, list[str]] = field(default_factory=dict)  # run id -> agents
+    by_run_id: dict[str, list[str]] = field(default_factory=dict)  # run id -> agents, oldest run first
     index: RunIndex = field(default_factory=RunIndex)  # newest first
     tombstones: frozenset[tuple[str, str]] = frozenset()  # projected RunDeleted
 
@@ -212,17 +181,53 @@ class SnapshotLoader:
         versions = tuple(t.version() if t is not None else -1 for t in tables)
         if gen == old.generation and versions == old.versions:
             return old
-        snap = Snapshot(gen, versions, old.results, old.runs, old.by_agent, old.by_run_id, old.index, old.tombstones)  # type: ignore[arg-type]
+        snap = Snapshot(gen, versions, old.results, old.runs, old.by_run_id, old.index, old.tombstones)  # type: ignore[arg-type]
         if versions[0] != old.versions[0]:
             snap.results = FileIndex.of(tables[0]) if tables[0] is not None else FileIndex()
         if versions[1:] != old.versions[1:] or gen != old.generation:
-            self._build_runs(snap, con, tables[1], tables[2])
+            self._follow_runs(snap, con, tables[1], tables[2])
         return snap
 
-    def _build_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
-                    events: DeltaTable | None) -> None:  # fmt: skip
-        self._stats.follow(con, stats)
-        self._events.follow(con, events)
+    def _follow_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
+                     events: DeltaTable | None) -> None:  # fmt: skip
+        """Bring the runs up to the tables: patched for the runs the new files touched, rebuilt when
+        the tables were read afresh (first load, new generation, compaction) or most runs changed."""
+        touched_stats, touched_events = self._stats.follow(stats), self._events.follow(events)
+        if touched_stats is None or touched_events is None:
+            self._build_runs(snap, con)
+            return
+        touched = touched_stats | touched_events
+        if not touched:
+            return
+        if len(touched) > max(PATCH_MAX, len(snap.runs) // 4):
+            self._build_runs(snap, con)
+            return
+        rows = run_rows(self._stats.of_runs(touched).to_pylist(), self._events.of_runs(touched).to_pylist())
+        runs, by_run_id, tombstones = dict(snap.runs), dict(snap.by_run_id), set(snap.tombstones)
+        removed, added, run_ids = [], [], {run for _, run in touched}
+        for key in touched:
+            row = runs.pop(key, None)
+            if row is not None:
+                removed.append(sort_key(row))
+            tombstones.discard(key)
+        for row in rows:
+            key = (row["agent"], row["run"])
+            if row["deleted"]:
+                tombstones.add(key)
+            elif row["date_us"] is not None:
+                runs[key] = row
+                added.append(row)
+        for run in run_ids:  # the agents of each touched run id, from the rows now
+            agents = {a for a in snap.by_run_id.get(run, ())} | {a for a, r in touched if r == run}
+            ordered = _oldest_first([runs[(a, run)] for a in agents if (a, run) in runs])
+            if ordered:
+                by_run_id[run] = [r["agent"] for r in ordered]
+            else:
+                by_run_id.pop(run, None)
+        snap.runs, snap.by_run_id, snap.tombstones = runs, by_run_id, frozenset(tombstones)
+        snap.index = snap.index.patched(removed, added)
+
+    def _build_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection) -> None:
         con.register("state_stats", self._stats.rows)
         con.register("state_events", self._events.rows)
         try:
@@ -235,13 +240,14 @@ class SnapshotLoader:
         rows = rows.filter(pc.and_(pc.invert(rows["deleted"]), pc.is_valid(rows["date_us"])))
         rows = rows.sort_by([("date_us", "descending"), ("agent", "ascending"), ("run", "ascending")])
         newest_first = rows.to_pylist()
-        index: dict[tuple[str, str], dict] = {}
-        by_agent: dict[str, list[dict]] = defaultdict(list)
         by_run_id: dict[str, list[str]] = defaultdict(list)
         for row in reversed(newest_first):
-            index[(row["agent"], row["run"])] = row
-            by_agent[row["agent"]].append(row)
             by_run_id[row["run"]].append(row["agent"])
-        snap.runs, snap.by_agent, snap.by_run_id = index, dict(by_agent), dict(by_run_id)
+        snap.runs = {(row["agent"], row["run"]): row for row in newest_first}
+        snap.by_run_id = dict(by_run_id)
         snap.index = RunIndex.of(newest_first)
 
+
+def _oldest_first(rows: list[dict]) -> list[dict]:
+    """The reverse of the runs list's order (newest first, then agent and run ascending)."""
+    return sorted(rows, key=sort_key, reverse=True)

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from services.query.catalog import Snapshot, SnapshotLoader
 from services.query.core.params import ResultFilter, RunFilter
+from services.query.core.runindex import sort_key
 
 RESULT_COLUMNS = ("result_id, scenario_id, description, complexity, target_failure, status, severity, "
                   "failure_category, failure_subtype, reason, user_message, tool_sequence")  # fmt: skip
@@ -163,7 +164,8 @@ class Store:
             mask &= ix.failing
         elif f.status == "all_passed":
             mask &= ix.all_passed
-        hidden = [ix.position[p] for p in gone - snap.tombstones if p in ix.position]
+        hidden = [i for p in gone - snap.tombstones
+                  if (row := snap.runs.get(p)) is not None and (i := ix.find(sort_key(row))) is not None]
         mask[hidden] = False
         selected = np.flatnonzero(mask)
         if after is not None:  # the first row after the cursor's key, even if that row is gone since
@@ -177,10 +179,10 @@ class Store:
         return self.snapshot().runs.get((agent, run))
 
     def agent_runs(self, agent: str) -> list[dict]:
-        return self.snapshot().by_agent.get(agent, [])
+        return self.snapshot().index.of_agent(agent)
 
     def agents(self) -> list[str]:
-        return sorted(self.snapshot().by_agent)
+        return self.snapshot().index.agents
 
     def agents_of_run(self, run: str) -> list[str]:
         return self.snapshot().by_run_id.get(run, [])

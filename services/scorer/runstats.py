@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
 from services.common.delta import local_files
-from services.common.reduced import LATEST_PER_RUN, Reduced
+from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Reduced
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck
 from services.scorer.folds import Fold, Mark, Run, fold_marks_table, folds_from, folds_table, marks_table
@@ -333,14 +333,13 @@ class StatsPlan:
 
     def __init__(self, table: DeltaTable) -> None:
         self.table = table
-        self.latest = Reduced(RUN_STATS_SCHEMA, LATEST_PER_RUN)
+        self.latest = Reduced(RUN_STATS_SCHEMA, LATEST_STATS)
 
     def catch_up(self) -> None:
         """Read the files appended since: once beside the writers, then once more (a file or
         two) with them kept out, just before the overwrite."""
         self.table.update_incremental()
-        with _duck() as con:
-            self.latest.follow(con, self.table)
+        self.latest.follow(self.table)
 
 
 def latest_stats(files: list[str]) -> pa.Table:

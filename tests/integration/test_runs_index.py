@@ -8,9 +8,10 @@ import duckdb
 import pytest
 
 from services.query.catalog import RUNS_SQL, Snapshot, SnapshotLoader, has_new_version
+from services.query.core.runindex import sort_key
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import RUN_STATS_SCHEMA, Tables
-from tests.integration.query_helpers import apply, case, run_entries
+from tests.integration.query_helpers import _entry, apply, case, run_entries
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,58 @@ def full_read(loader: SnapshotLoader) -> list[dict]:
 
 def indexed(snap: Snapshot) -> list[dict]:
     return sorted(snap.runs.values(), key=lambda r: (r["agent"], r["run"]))
+
+
+def assert_as_rebuilt(snap: Snapshot, tmp_path) -> None:
+    """A snapshot followed version by version (its index patched) equals one loaded afresh."""
+    fresh = SnapshotLoader(tmp_path).load(Snapshot(), duckdb.connect())
+    ix, full = snap.index, fresh.index
+    assert snap.runs == fresh.runs and snap.tombstones == fresh.tombstones and snap.by_run_id == fresh.by_run_id
+    assert ix.rows == full.rows and ix.keys == full.keys == sorted(full.keys)
+    assert ix.date_us.tolist() == full.date_us.tolist()
+    assert ix.failing.tolist() == full.failing.tolist() and ix.all_passed.tolist() == full.all_passed.tolist()
+    for codes, col, full_codes, full_col in ((ix.agent_codes, ix.agent, full.agent_codes, full.agent),
+                                             (ix.source_codes, ix.source, full.source_codes, full.source)):
+        names, full_names = {c: n for n, c in codes.items()}, {c: n for n, c in full_codes.items()}
+        assert [names[c] for c in col.tolist()] == [full_names[c] for c in full_col.tolist()]
+    assert ix.agents == full.agents
+    for agent in full.agents:
+        assert ix.of_agent(agent) == full.of_agent(agent)
+    assert all(ix.find(sort_key(row)) == i for i, row in enumerate(full.rows))
+
+
+def test_a_patched_runs_index_equals_a_rebuilt_one(tmp_path, monkeypatch):
+    tables, loader, con = Tables(tmp_path), SnapshotLoader(tmp_path), duckdb.connect()
+    rebuilds = []
+    build = SnapshotLoader._build_runs
+    monkeypatch.setattr(loader, "_build_runs", lambda *a: (rebuilds.append(1), build(loader, *a)))
+    snap = Snapshot()
+    at = "2026-11-20T10:00:00.000Z"
+    steps = [
+        run_entries("a1", "r1", [case(0)], at=at, complete=False, mode="streaming"),
+        run_entries("a2", "r1", [case(1, ok=False)], at=at, source="mcp"),  # same run id and time, another agent
+        run_entries("a0", "r2", [case(2)], at=at),  # same time: ordered by agent, then run
+        run_entries("a1", "r1", [case(3)], at=at, created=False, complete=True),  # completes: now all passed
+        [_entry("RunDeleted", "a2", "r1", "2026-11-20T11:00:00.000Z", {})],
+        run_entries("a3", "r9", [case(4)], at="2026-11-19T09:00:00.000Z", source="cli"),  # older: goes last
+        run_entries("a1", "r3", [], at="2026-11-21T09:00:00.000Z"),  # created, no results yet
+        run_entries("a1", "r3", [case(5, ok=False)], at="2026-11-21T09:00:00.000Z", created=False, complete=False),
+        run_entries("a4", "r5", [case(7)], at="2026-11-18T09:00:00.000Z", created=False, complete=False),  # no events
+    ]
+    for entries in steps:
+        apply(tables, entries)
+        snap = loader.load(snap, con)
+        assert_as_rebuilt(snap, tmp_path)
+    assert len(rebuilds) == 1  # the first load; every later version was a patch
+    assert ("a2", "r1") in snap.tombstones and snap.by_run_id["r1"] == ["a1"]
+    assert [r["run"] for r in snap.index.rows] == ["r3", "r2", "r1", "r9", "r5"]
+    tables.compact()  # read afresh once, then followed again
+    snap = loader.load(snap, con)
+    assert_as_rebuilt(snap, tmp_path)
+    apply(tables, run_entries("a3", "r9", [case(6, ok=False)], at="2026-11-19T09:00:00.000Z", created=False))
+    snap = loader.load(snap, con)
+    assert_as_rebuilt(snap, tmp_path)
+    assert len(rebuilds) == 2 and snap.runs[("a3", "r9")]["failed"] == 1
 
 
 def test_incremental_runs_index_equals_a_full_read(tmp_path):
