@@ -182,7 +182,7 @@ class Store:
         return self.snapshot().index.of_agent(agent)
 
     def agents(self) -> list[str]:
-        return self.snapshot().index.agents
+        return list(self.snapshot().index.agents)
 
     def agents_of_run(self, run: str) -> list[str]:
         return self.snapshot().by_run_id.get(run, [])
