@@ -185,7 +185,13 @@ class SnapshotLoader:
         if versions[0] != old.versions[0]:
             snap.results = FileIndex.of(tables[0]) if tables[0] is not None else FileIndex()
         if versions[1:] != old.versions[1:] or gen != old.generation:
-            self._follow_runs(snap, con, tables[1], tables[2])
+            try:
+                self._follow_runs(snap, con, tables[1], tables[2])
+            except BaseException:
+                # the followed rows may be ahead of every snapshot now, and a patch would miss the
+                # runs they touched: the next load reads the tables afresh instead
+                self._stats, self._events = _reduced_stats(), _reduced_events()
+                raise
         return snap
 
     def _follow_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,

@@ -118,3 +118,21 @@ def test_a_table_is_followed_only_when_it_has_a_new_commit(tmp_path):
     fresh = loader.load(snap, con)
     assert fresh.versions[1] > snap.versions[1] and fresh.runs[("a1", "r1")]["total"] == 2
     assert indexed(fresh) == full_read(loader)
+
+
+def test_a_load_that_failed_half_way_is_followed_by_a_full_read(tmp_path, monkeypatch):
+    tables, loader, con = Tables(tmp_path), SnapshotLoader(tmp_path), duckdb.connect()
+    apply(tables, run_entries("a1", "r1", [case(0)], at="2026-11-20T10:00:00.000Z"))
+    snap = loader.load(Snapshot(), con)
+    apply(tables, run_entries("a1", "r2", [case(1, ok=False)], at="2026-11-20T11:00:00.000Z"))
+    events = loader._events
+
+    def broken(dt):
+        raise OSError("disk hiccup")
+
+    monkeypatch.setattr(events, "follow", broken)  # run_stats is followed, then run_events fails
+    with pytest.raises(OSError):
+        loader.load(snap, con)
+    snap = loader.load(snap, con)  # readers kept the old snapshot; this one must hold r2
+    assert snap.runs[("a1", "r2")]["failed"] == 1
+    assert_as_rebuilt(snap, tmp_path)
