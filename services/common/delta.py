@@ -46,6 +46,22 @@ def table_configuration(path: str | Path) -> dict[str, str]:
     return config
 
 
+# The properties a table made before them gets at its next compaction (``upgrade``).
+UPGRADED = ("delta.logRetentionDuration", "delta.checkpointInterval")
+
+
+def upgrade(dt: DeltaTable, path: str | Path) -> bool:
+    """Give a table made before ``UPGRADED`` existed their values (one metadata commit; a concurrent
+    append then fails once with "Metadata changed" and is retried: ``Tables._append``). Whether it
+    changed anything."""
+    want = table_configuration(path)
+    have = dt.metadata().configuration
+    missing = {key: want[key] for key in UPGRADED if have.get(key) != want[key]}
+    if missing:
+        dt.alter.set_table_properties(missing)
+    return bool(missing)
+
+
 def local_path(uri: str) -> str:
     return unquote(uri.removeprefix("file://"))
 

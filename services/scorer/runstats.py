@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 
-from services.common.delta import local_files
+from services.common.delta import local_files, upgrade
 from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Reduced
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck
@@ -323,6 +323,7 @@ class RunStatsMixin:
         """Checkpoint and vacuum: safe beside concurrent appends."""
         stats = gen.table("run_stats")
         if stats is not None:
+            upgrade(stats, gen.path("run_stats"))
             stats.create_checkpoint()
             stats.vacuum(retention_hours=VACUUM_RETENTION_H, enforce_retention_duration=False, dry_run=False)
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from services.common.delta import local_files, table_configuration
+from services.common.delta import local_files, table_configuration, upgrade
 from services.scorer.core.project import Projection
 from services.scorer.duck import duck as _duck
 from services.scorer.duck import sql_literal as _sql
@@ -108,9 +108,18 @@ class Tables(RunStatsMixin):
         dt = self._handle(path, purpose)
         if dt is None:
             write_deltalake(str(path), rows, mode="append", configuration=table_configuration(path))
-        else:
+            return None
+        try:
             write_deltalake(dt, rows, mode="append")
-        return dt.version() if dt is not None else None  # the handle is at our commit now
+        except CommitFailedError as exc:
+            if "Metadata changed" not in str(exc):
+                raise
+            # a compaction set a table property (``delta.upgrade``) after our snapshot: an append
+            # does not depend on it, so once more on the new snapshot (the failed try left only
+            # data files no commit names, which vacuum removes)
+            dt.update_incremental()
+            write_deltalake(dt, rows, mode="append")
+        return dt.version()  # the handle is at our commit now
 
     # -- generations -------------------------------------------------------------
     def current_name(self) -> str:
@@ -209,6 +218,7 @@ class Tables(RunStatsMixin):
         for path in (gen.path("results"), gen.path("run_events"), self.archive_path):
             dt = _load(path)
             if dt is not None:
+                upgrade(dt, path)
                 # Bin-packing only: it rewrites just the small files, in bounded memory. (A Z-order
                 # by (agent, run) would prune better but sorts the whole table in memory: 3 GB
                 # of worker RSS at 1M results here.)

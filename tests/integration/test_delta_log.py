@@ -52,3 +52,34 @@ def test_old_commit_files_go_and_a_reader_left_behind_catches_up(tmp_path, monke
     assert behind.version() == 204
     assert sorted(behind.to_pyarrow_table()["n"].to_pylist()) == list(range(205))
     assert DeltaTable(str(path)).version() == 204  # a new reader starts from the checkpoint
+
+
+def test_a_table_made_before_the_properties_gets_them_at_its_compaction_and_appends_go_on(tmp_path):
+    tables = Tables(tmp_path)
+    apply(tables, run_entries("a1", "r1", [case(0)], at="2026-11-20T10:00:00.000Z"))
+    gen = tables.current()
+    paths = (gen.path("results"), gen.path("run_events"), gen.path("run_stats"), tables.archive_path)
+    for path in paths:  # as an older version left them: Delta's defaults
+        DeltaTable(str(path)).alter.set_table_properties({"delta.logRetentionDuration": "interval 30 days",
+                                                          "delta.checkpointInterval": "100"})  # fmt: skip
+    apply(tables, run_entries("a1", "r2", [case(1)], at="2026-11-20T10:01:00.000Z"))  # the worker's handles are now here
+    tables.compact()  # upgrades each table: a metadata commit after the handles' snapshot
+    for path in paths:
+        config = DeltaTable(str(path)).metadata().configuration
+        assert config["delta.logRetentionDuration"] == delta.LOG_RETENTION, path
+        assert config["delta.checkpointInterval"] == delta.CHECKPOINT_INTERVAL, path
+    apply(tables, run_entries("a1", "r3", [case(2)], at="2026-11-20T10:02:00.000Z"))
+    results = DeltaTable(str(gen.path("results"))).to_pyarrow_table(columns=["run"])
+    assert sorted(results["run"].to_pylist()) == ["r1", "r2", "r3"]
+    assert delta.upgrade(DeltaTable(str(gen.path("results"))), gen.path("results")) is False  # nothing left to do
+
+
+def test_an_append_that_meets_a_property_change_is_retried_on_the_new_snapshot(tmp_path, monkeypatch):
+    tables = Tables(tmp_path)
+    path = tmp_path / "events"
+    write_deltalake(str(path), pa.table({"n": [0]}), configuration=delta.table_configuration(path))
+    stale = DeltaTable(str(path))  # a worker's handle, updated just before the property landed
+    DeltaTable(str(path)).alter.set_table_properties({"delta.checkpointInterval": "11"})
+    monkeypatch.setattr(tables, "_handle", lambda p, purpose="write": stale)
+    version = tables._append(path, pa.table({"n": [1]}))
+    assert version == 2 and sorted(DeltaTable(str(path)).to_pyarrow_table()["n"].to_pylist()) == [0, 1]
