@@ -8,10 +8,10 @@ import duckdb
 import pytest
 
 from services.query.catalog import RUNS_SQL, Snapshot, SnapshotLoader, has_new_version
-from services.query.core.runindex import sort_key
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import RUN_STATS_SCHEMA, Tables
 from tests.integration.query_helpers import _entry, apply, case, run_entries
+from tests.runindex_checks import assert_same_index
 
 pytestmark = pytest.mark.integration
 
@@ -34,19 +34,8 @@ def indexed(snap: Snapshot) -> list[dict]:
 def assert_as_rebuilt(snap: Snapshot, tmp_path) -> None:
     """A snapshot followed version by version (its index patched) equals one loaded afresh."""
     fresh = SnapshotLoader(tmp_path).load(Snapshot(), duckdb.connect())
-    ix, full = snap.index, fresh.index
     assert snap.runs == fresh.runs and snap.tombstones == fresh.tombstones and snap.by_run_id == fresh.by_run_id
-    assert ix.rows == full.rows and ix.keys == full.keys == sorted(full.keys)
-    assert ix.date_us.tolist() == full.date_us.tolist()
-    assert ix.failing.tolist() == full.failing.tolist() and ix.all_passed.tolist() == full.all_passed.tolist()
-    for codes, col, full_codes, full_col in ((ix.agent_codes, ix.agent, full.agent_codes, full.agent),
-                                             (ix.source_codes, ix.source, full.source_codes, full.source)):
-        names, full_names = {c: n for n, c in codes.items()}, {c: n for n, c in full_codes.items()}
-        assert [names[c] for c in col.tolist()] == [full_names[c] for c in full_col.tolist()]
-    assert ix.agents == full.agents
-    for agent in full.agents:
-        assert ix.of_agent(agent) == full.of_agent(agent)
-    assert all(ix.find(sort_key(row)) == i for i, row in enumerate(full.rows))
+    assert_same_index(snap.index, fresh.index)
 
 
 def test_a_patched_runs_index_equals_a_rebuilt_one(tmp_path, monkeypatch):

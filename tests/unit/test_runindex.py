@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.query.core.runindex import RunIndex, sort_key
+from tests.runindex_checks import assert_same_index
 
 AGENTS, RUNS, SOURCES = ["a", "b", "c"], ["r1", "r2", "r3", "r4"], [None, "ci", "mcp"]
 
@@ -23,19 +24,6 @@ def table(rs) -> dict[tuple[str, str], dict]:
     return {(r["agent"], r["run"]): r for r in rs}  # one row per run: the last given
 
 
-def same(a: RunIndex, b: RunIndex) -> None:
-    assert a.rows == b.rows and a.keys == b.keys
-    assert a.date_us.tolist() == b.date_us.tolist()
-    assert a.failing.tolist() == b.failing.tolist() and a.all_passed.tolist() == b.all_passed.tolist()
-    for col, codes, other, other_codes in ((a.agent, a.agent_codes, b.agent, b.agent_codes),
-                                           (a.source, a.source_codes, b.source, b.source_codes)):
-        names, other_names = {c: n for n, c in codes.items()}, {c: n for n, c in other_codes.items()}
-        assert [names[c] for c in col.tolist()] == [other_names[c] for c in other.tolist()]
-    assert a.agents == b.agents
-    for agent in AGENTS:
-        assert a.of_agent(agent) == b.of_agent(agent)
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.lists(rows, max_size=12), st.lists(st.tuples(st.lists(rows, max_size=5),
                                                        st.lists(st.tuples(st.sampled_from(AGENTS), st.sampled_from(RUNS)),
@@ -50,7 +38,7 @@ def test_patches_equal_a_rebuild(start, patches):
         current.update(added)
         before, kept = index, (list(index.rows), list(index.keys), index.date_us.tolist(), dict(index.agent_codes))
         index = index.patched(removed, list(added.values()))
-        same(index, RunIndex.of(sorted(current.values(), key=sort_key)))
+        assert_same_index(index, RunIndex.of(sorted(current.values(), key=sort_key)))
         # readers may hold the old index: a patch leaves it as it was
         assert (before.rows, before.keys, before.date_us.tolist(), before.agent_codes) == kept
     assert [index.find(sort_key(r)) for r in index.rows] == list(range(len(index.rows)))
