@@ -21,12 +21,12 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from services.common.delta import local_files
+from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Keep, Reduced
 from services.query.core.runindex import RunIndex, sort_key
 from services.query.core.runrow import run_rows
 from services.scorer.core.project import RUN_EVENTS_SCHEMA
 from services.scorer.tables import DEFAULT_GENERATION, RUN_STATS_SCHEMA
-from services.common.delta import local_files
-from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Keep, Reduced
 
 RUNS_SQL = """
 WITH s AS (

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
-from services.scorer.core.classify import ALGORITHM_VERSION, _needs_sort
+from services.scorer.core.classify import ALGORITHM_VERSION
 from services.scorer.core.classify_view import classify_view
+from services.scorer.core.facts import _needs_sort
 from services.scorer.core.pricing import ModelPrice, PriceTable
 from services.scorer.core.risk import RiskPolicy
 
