@@ -96,7 +96,9 @@ class QueryService:
         live = await self.live.run(agent, run_id)
         row = await self._t(self.store.run, agent, run_id)
         if live.state == "deleted" or await self._t(self.store.tombstoned, agent, run_id):
-            row, live = None, present.LiveRun()
+            # the run, not the agent, is what is gone: the same answer before and after the scorer
+            # projects the tombstone (which may leave the agent without runs)
+            raise NotFound(f"Test run not found: '{run_id}'")
         if row is None and live.state is None:
             if not await self._t(self.store.agent_runs, agent):
                 raise NotFound(f"Agent not found: '{agent}'")

@@ -184,8 +184,22 @@ async def test_delete_hides_the_run_at_once_and_a_rescore_does_not_bring_it_back
     assert Rescorer(tables, rclient, 1, workers=1).run().phase == "done" and tables.current_name() != before
     assert svc.store.scored_ids("a1", "r2") == set() and len(svc.store.scored_ids("a1", "r1")) == 10
     assert [r["test_run_id"] for r in (await svc.runs())["runs"]] == ["r4", "r3", "r1"]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="^Test run not found: 'r2'$"):
         await svc.run_detail("a1", "r2")
+
+
+async def test_a_deleted_run_is_not_found_as_a_run_even_when_its_agent_has_no_other(env, rclient):
+    svc, tables = env
+    await svc.delete("a2", "r3")  # a2's only run
+    with pytest.raises(NotFound, match="^Test run not found: 'r3'$"):
+        await svc.run_detail("a2", "r3")
+    entries = rclient.xrange(streams.stream_key(0))
+    apply(tables, [Entry(0, sid.decode(), f[b"__data__"]) for sid, f in entries])  # the scorer projects the tombstone
+    assert "a2" not in [a["agent_name"] for a in (await svc.agents())["agents"]]
+    with pytest.raises(NotFound, match="^Test run not found: 'r3'$"):
+        await svc.run_detail("a2", "r3")
+    with pytest.raises(NotFound, match="^Agent not found: 'a2'$"):
+        await svc.agent("a2")
 
 
 def orjson_type(data: bytes) -> str:
