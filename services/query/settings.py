@@ -11,7 +11,7 @@ class QuerySettings(CommonSettings):
     query_threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads of the query process")
     query_memory_limit: str = Field(default="512MB", description="DuckDB memory limit of the query process")
     query_refresh_s: float = Field(
-        default=0.25, ge=0, le=60, description="How often reads re-check the Delta logs for new scores"
+        default=0.1, ge=0, le=60, description="How often reads re-check the Delta logs for new scores"
     )
     query_deleted_cache_s: float = Field(
         default=0.25, ge=0, le=60, description="How long the set of deleted runs read from Redis is reused"

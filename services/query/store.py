@@ -51,7 +51,7 @@ WARM_S = 10.0  # it looks only while reads came within this long
 
 
 class Store:
-    def __init__(self, data_dir: Path, *, threads: int = 2, memory_limit: str = "512MB", refresh_s: float = 0.25) -> None:
+    def __init__(self, data_dir: Path, *, threads: int = 2, memory_limit: str = "512MB", refresh_s: float = 0.1) -> None:
         # Parquet footers parsed once and kept (a 10M-result table's are ~0.7 MB each). GLOBAL: a
         # plain SET would only reach this connection, not the per-request cursors.
         self._db = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory_limit})
@@ -74,9 +74,9 @@ class Store:
         """The current snapshot, re-checked against the Delta logs at most every ``refresh_s``.
 
         Under steady reads a stale snapshot is refreshed in the background while readers go on
-        with the one they have (at most ~4 ``refresh_s`` old): rebuilding the runs index costs
-        ~75 ms at 10,000 runs (linear in runs), which must not land on requests under ingest. The
-        first read, a read after an idle spell, and ``refresh_s`` 0 wait for the load."""
+        with the one they have (at most ~1 s old): a load under ingest takes ~50-100 ms here (a
+        rebuild of the runs index, after a compaction, ~75 ms at 10,000 runs), which must not land
+        on requests. The first read, a read after an idle spell, and ``refresh_s`` 0 wait for the load."""
         self._read_at = time.monotonic()
         if self._watcher is None and self._refresh_s:
             self._watcher = threading.Thread(target=self._watch, name="snapshot-watch", daemon=True)
