@@ -25,6 +25,3 @@ def duck(*registered: str) -> Iterator[duckdb.DuckDBPyConnection]:
         for name in registered:
             con.unregister(name)
 
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

@@ -13,9 +13,9 @@ import pytest
 from services.common import streams
 from services.ingest.core import envelope
 from services.scorer.consumer import fold_key, stats_epoch_key
+from services.scorer.core.aggregates import _STATS_SQL, AGGREGATE_NAMES
 from services.scorer.core.project import Entry
 from services.scorer.replay import Rescorer, Selection
-from services.scorer.runstats import AGGREGATE_NAMES, _STATS_SQL
 from services.scorer.tables import Tables, latest_stats
 from services.scorer.worker import Scorer
 from tests.factories import make_batch

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.scorer.core.aggregates import AGGREGATE_NAMES, PARTS_SCHEMA
 from services.scorer.folds import Fold, advanced, decode_all, fold_marks_table, folds_from, folds_table, settled_mark
-from services.scorer.runstats import AGGREGATE_NAMES, PARTS_SCHEMA
 
 pytestmark = pytest.mark.unit
 

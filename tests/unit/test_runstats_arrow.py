@@ -11,16 +11,16 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scorer.core.project import RESULTS_SCHEMA
-from services.scorer.runstats import (
+from services.scorer.core.aggregates import (
+    _STATS_SQL,
     AGGREGATE_NAMES,
     AGGREGATES,
     PARTS_SCHEMA,
-    _STATS_SQL,
     Aggregate,
     arrow_parts,
     merge_parts,
 )
+from services.scorer.core.project import RESULTS_SCHEMA
 
 COLUMNS = ("agent", "run", "result_id", "status", "failure_category", "severity", "score_scored", "score_cost",
            "score_weight", "score_passed_weight", "cost_usd", "cost_known", "duration_ms", "input_tokens",
