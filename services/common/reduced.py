@@ -77,10 +77,10 @@ class Reduced:
         new = [f for f in files if f not in self.files]
         if new:
             added = first_per_group(ds.dataset(new, schema=self.schema, format="parquet").to_table(), self.keep)
-            touched = frozenset(zip(added.column("agent").to_pylist(), added.column("run").to_pylist()))
             if fresh:
                 self._set(added)
             else:  # the touched runs' rows reduced with the new ones; the others' as they are
+                touched = frozenset(zip(added.column("agent").to_pylist(), added.column("run").to_pylist()))
                 hit = pc.is_in(self._keys, value_set=run_keys(added.column("agent"), added.column("run")).combine_chunks())
                 merged = first_per_group(pa.concat_tables([self.rows.filter(hit), added]), self.keep)
                 others = pc.invert(hit)
