@@ -210,7 +210,10 @@ class SnapshotLoader:
             return
         rows = run_rows(self._stats.of_runs(touched).to_pylist(), self._events.of_runs(touched).to_pylist())
         runs, by_run_id, tombstones = dict(snap.runs), dict(snap.by_run_id), set(snap.tombstones)
-        removed, added, run_ids = [], [], {run for _, run in touched}
+        removed, added = [], []
+        touched_agents: dict[str, set[str]] = defaultdict(set)  # run id -> the touched runs' agents
+        for agent, run in touched:
+            touched_agents[run].add(agent)
         for key in touched:
             row = runs.pop(key, None)
             if row is not None:
@@ -223,8 +226,8 @@ class SnapshotLoader:
             elif row["date_us"] is not None:
                 runs[key] = row
                 added.append(row)
-        for run in run_ids:  # the agents of each touched run id, from the rows now
-            agents = {a for a in snap.by_run_id.get(run, ())} | {a for a, r in touched if r == run}
+        for run, agents in touched_agents.items():  # the agents of each touched run id, from the rows now
+            agents = agents.union(snap.by_run_id.get(run, ()))
             ordered = _oldest_first([runs[(a, run)] for a in agents if (a, run) in runs])
             if ordered:
                 by_run_id[run] = [r["agent"] for r in ordered]
