@@ -26,6 +26,7 @@ bench: $(STAMP)  ## all benchmarks; figures go to stdout
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.score
 	$(BIN)/python -m bench.query
+	$(BIN)/python -m bench.snapshot
 
 bench-ingest: $(STAMP)
 	$(BIN)/python -m bench.ingest
