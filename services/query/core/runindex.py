@@ -128,14 +128,20 @@ class RunIndex:
         )
 
     @cached_property
+    def _by_agent(self) -> dict[int, np.ndarray]:
+        """Each agent code's row positions, newest first: one stable sort, made the first time a
+        snapshot's agents are asked for (then a lookup, not a scan of every run, per agent)."""
+        order = np.argsort(self.agent, kind="stable")
+        codes, starts = np.unique(self.agent[order], return_index=True)
+        return {int(c): positions for c, positions in zip(codes, np.split(order, starts[1:]))}
+
+    @cached_property
     def agents(self) -> list[str]:
         """The agents with at least one run here, sorted."""
         names = {code: name for name, code in self.agent_codes.items()}
-        return sorted(names[int(c)] for c in np.unique(self.agent))
+        return sorted(names[c] for c in self._by_agent)
 
     def of_agent(self, agent: str) -> list[dict]:
         """An agent's runs, oldest first."""
-        code = self.agent_codes.get(agent)
-        if code is None:
-            return []
-        return [self.rows[i] for i in np.flatnonzero(self.agent == code)[::-1]]
+        positions = self._by_agent.get(self.agent_codes.get(agent, -1))
+        return [] if positions is None else [self.rows[i] for i in positions[::-1]]
