@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from services.common.sqltext import sql_literal as lit
 from services.query.catalog import Snapshot, SnapshotLoader
 from services.query.core.params import ResultFilter, RunFilter
 from services.query.core.runindex import sort_key
@@ -39,11 +40,6 @@ EXPORT_NAMES = ("agent_name", "test_run_id", "result_id", "scenario_id", "descri
                 "synced_at", "algorithm_version")  # fmt: skip
 
 log = logging.getLogger("invarium.query")
-
-
-def lit(value: str) -> str:
-    """A SQL string literal. Constants (not parameters) let the Parquet scan prune by min/max."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 WATCH_S = 0.05  # how often the snapshot watcher looks for new run stats

@@ -15,6 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from services.common.delta import local_files, upgrade
 from services.common.reduced import LATEST_PER_RUN, LATEST_STATS, Reduced
+from services.common.sqltext import sql_literal
 from services.scorer.core.aggregates import (
     _TAIL_SQL,
     AGGREGATE_NAMES,
@@ -23,7 +24,6 @@ from services.scorer.core.aggregates import (
     TAIL_SCHEMA,
     arrow_parts,
     merge_parts,
-    sql_literal,
 )
 from services.scorer.core.scoring import scores_from_sums
 from services.scorer.duck import duck as _duck

@@ -27,11 +27,11 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from services.common.delta import local_files, table_configuration, upgrade
+from services.common.sqltext import sql_literal as _sql
 from services.scorer.core.aggregates import (  # noqa: F401 - RUN_STATS_SCHEMA, _STATS_SQL: re-exported
     _STATS_SQL,
     RUN_STATS_SCHEMA,
 )
-from services.scorer.core.aggregates import sql_literal as _sql
 from services.scorer.core.project import Projection
 from services.scorer.duck import duck as _duck
 from services.scorer.pruning import RunStarts

@@ -12,10 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
+from services.common.sqltext import sql_literal
 
 RUN_STATS_SCHEMA = pa.schema(
     [("agent", pa.string()), ("run", pa.string()), ("as_of", pa.int64()), ("total", pa.int64()),
