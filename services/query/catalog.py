@@ -197,7 +197,8 @@ class SnapshotLoader:
     def _follow_runs(self, snap: Snapshot, con: duckdb.DuckDBPyConnection, stats: DeltaTable | None,
                      events: DeltaTable | None) -> None:  # fmt: skip
         """Bring the runs up to the tables: patched for the runs the new files touched, rebuilt when
-        the tables were read afresh (first load, new generation, compaction) or more than max(PATCH_MAX, a quarter of the runs) changed."""
+        the tables were read afresh (first load, new generation, compaction) or more than
+        max(PATCH_MAX, a quarter of the runs) changed."""
         touched_stats, touched_events = self._stats.follow(stats), self._events.follow(events)
         if touched_stats is None or touched_events is None:
             self._build_runs(snap, con)
