@@ -61,7 +61,10 @@ class KeyRing:
     def authenticate(self, key: str | None) -> Principal | None:
         if not key:
             return None
-        d = digest(key)
-        role = self.by_digest.get(d)
-        return Principal(key_id=d[:12], role=role) if role else None
+        return self.principal_of(digest(key))
+
+    def principal_of(self, key_digest: str) -> Principal | None:
+        """The principal of a key known only by its digest (a dashboard session keeps no key)."""
+        role = self.by_digest.get(key_digest)
+        return Principal(key_id=key_digest[:12], role=role) if role else None
 

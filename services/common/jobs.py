@@ -31,3 +31,21 @@ def new_job(selection: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 def decode(fields: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+async def enqueue(client, selection: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """Queue a re-score job for ``selection`` (a validated ``RescoreRequest`` as JSON): the one
+    way jobs are started, by the REST route and the dashboard alike."""
+    job_id, fields = new_job(selection)
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(job_key(job_id), mapping=fields)
+    pipe.expire(job_key(job_id), JOB_TTL_S)
+    pipe.lpush(QUEUE, job_id)
+    await pipe.execute()
+    return job_id, fields
+
+
+async def read(client, job_id: str) -> dict[str, str] | None:
+    """A job's fields, or None when there is no such job (or it expired)."""
+    fields = await client.hgetall(job_key(job_id))
+    return decode(fields) if fields else None

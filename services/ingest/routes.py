@@ -180,23 +180,17 @@ async def start_rescore(request: Request, who: Principal = Depends(require("admi
     """Re-score everything, an agent, some runs or a date range with the current algorithm (admin)."""
     body = await read_body(request, 1024 * 1024)
     req = parse_json(_RESCORE, body, empty_ok=True)
-    job_id, fields = jobs.new_job(req.model_dump(mode="json"))
-    redis = request.app.state.redis
-    pipe = redis.pipeline(transaction=True)
-    pipe.hset(jobs.job_key(job_id), mapping=fields)
-    pipe.expire(jobs.job_key(job_id), jobs.JOB_TTL_S)
-    pipe.lpush(jobs.QUEUE, job_id)
-    await pipe.execute()
-    return json_response(_job(request, job_id, jobs.decode({k.encode(): v.encode() for k, v in fields.items()})), 202)
+    job_id, fields = await jobs.enqueue(request.app.state.redis, req.model_dump(mode="json"))
+    return json_response(_job(request, job_id, fields), 202)
 
 
 @router.get("/rescore/{job_id}", response_model=RescoreJob, responses=_ERRORS, tags=["scoring"])
 async def rescore_status(job_id: str, request: Request, who: Principal = Depends(require("viewer"))):
     """Progress of a re-score job."""
-    fields = await request.app.state.redis.hgetall(jobs.job_key(_name(job_id, "job_id")))
-    if not fields:
+    fields = await jobs.read(request.app.state.redis, _name(job_id, "job_id"))
+    if fields is None:
         raise ApiError(404, f"Re-score job not found: '{job_id}'")
-    return json_response(_job(request, job_id, jobs.decode(fields)))
+    return json_response(_job(request, job_id, fields))
 
 
 def _job(request: Request, job_id: str, f: dict[str, str]) -> dict:

@@ -16,6 +16,7 @@ from services.query.routes import router
 from services.query.service import QueryService
 from services.query.settings import QuerySettings
 from services.query.store import Store
+from services.query.web.install import install as install_web
 
 log = logging.getLogger("invarium.query")
 
@@ -54,6 +55,7 @@ def install(app: FastAPI, settings: QuerySettings) -> None:
         app.add_exception_handler(aioredis.RedisError, _redis_down)
     app.include_router(router)
     chain_lifespan(app, lifespan)
+    install_web(app, settings)  # the dashboard: pages over the same QueryService
 
 
 def create_app(settings: QuerySettings | None = None) -> FastAPI:

@@ -74,6 +74,10 @@ class QueryService:
                                                lives[(v["agent_name"], latest["test_run_id"])], self.base_url)["status"]  # fmt: skip
         return views
 
+    async def agent_names(self) -> list[str]:
+        """Every agent with a run in the tables, sorted (the dashboard's agent filter)."""
+        return sorted(await self._t(self.store.agents))
+
     async def agents(self) -> dict[str, Any]:
         return {"agents": await self._agent_views(await self._t(self.store.agents))}
 

@@ -16,3 +16,6 @@ class QuerySettings(CommonSettings):
     query_deleted_cache_s: float = Field(
         default=0.25, ge=0, le=60, description="How long the set of deleted runs read from Redis is reused"
     )
+    session_ttl_s: int = Field(
+        default=12 * 3600, ge=60, le=30 * 86400, description="How long a dashboard sign-in lasts (seconds)"
+    )

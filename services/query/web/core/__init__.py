@@ -1,0 +1,1 @@
+"""Pure helpers of the dashboard: number formatting and SVG chart geometry."""
