@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: up test bench bench-ingest bench-score bench-query duckdb schemas venv clean
+.PHONY: up test bench bench-ingest bench-score bench-query bench-dashboard duckdb schemas venv clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,7 @@ bench: $(STAMP)  ## all benchmarks; figures go to stdout
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.score
 	$(BIN)/python -m bench.query
+	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.snapshot
 
 bench-ingest: $(STAMP)
@@ -36,6 +37,9 @@ bench-score: $(STAMP)
 
 bench-query: $(STAMP)  ## builds (once) a 10M-result store under data/bench-query
 	$(BIN)/python -m bench.query
+
+bench-dashboard: $(STAMP)  ## dashboard pages on the bench-query store (built once)
+	$(BIN)/python -m bench.dashboard
 
 duckdb: $(STAMP)  ## the current snapshot as DuckDB views (docs/analytics.md), opened in a shell
 	$(BIN)/python -m services.query.snapshot --open

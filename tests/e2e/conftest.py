@@ -40,8 +40,8 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30) 
     raise RuntimeError(f"service at {url} did not answer in {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-def start_service(module: str, env: dict[str, str], log: Path) -> Service:
-    port = free_port()
+def start_service(module: str, env: dict[str, str], log: Path, port: int | None = None) -> Service:
+    port = port or free_port()
     full_env = os.environ | {"INVARIUM_PORT": str(port), "INVARIUM_HOST": "127.0.0.1"} | env
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=out, stderr=subprocess.STDOUT)

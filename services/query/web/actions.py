@@ -185,6 +185,8 @@ async def rescore_job(request: Request, job_id: str, part: str | None = None,
         job = await jobs.read(query_service(request).live.redis, job_id)
     if job is None:
         raise PageError(404, f"Re-score job not found: '{job_id}'")
-    live = job.get("status") in ("queued", "running")
-    ctx = dict(job=job, job_id=job_id, live=live, total=int(job.get("total") or 0), done=int(job.get("done") or 0))
+    job = {k: job.get(k) or "" for k in ("status", "phase", "error", "finished_at")} | {
+        k: int(job.get(k) or 0) for k in ("total", "done", "runs")}  # fmt: skip
+    job["status"] = job["status"] or "queued"
+    ctx = dict(job=job, job_id=job_id, live=job["status"] in ("queued", "running"), total=job["total"], done=job["done"])
     return page(request, "job_live.html" if part == "live" else "job.html", session=session, **ctx)

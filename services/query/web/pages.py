@@ -26,7 +26,12 @@ def run_path(agent: str, run: str) -> str:
 
 
 def _limit(value: int | None, default: int = 50) -> int:
-    return value if value in LIMITS else default
+    """Rows per page: the links offer ``LIMITS``; any 1–100 works, as in the REST routes."""
+    if value is None:
+        return default
+    if not 1 <= value <= 100:
+        raise PageError(400, "limit must be between 1 and 100")
+    return value
 
 
 def _day(value: str, what: str) -> date:
@@ -107,11 +112,8 @@ async def case_detail(request: Request, agent: str, run_id: str, result_id: str,
                       session: Session = _viewer):  # fmt: skip
     async with page_errors():
         case = await query_service(request).case(agent, run_id, result_id)
-    tools = case["tools_called"]
-    trace = case["trace"]
-    longest = max([e.get("duration_ms") or 0 for e in trace if isinstance(e, dict)] + [0])
-    ctx = dict(c=case, agent=agent, run_id=run_id, run_href=run_path(agent, run_id), tools=tools, trace=trace,
-               longest=longest, bar=charts.bar_width, live=case["status"] == "pending",
+    ctx = dict(c=case, agent=agent, run_id=run_id, run_href=run_path(agent, run_id), tools=case["tools_called"],
+               trace=charts.timeline(case["trace"]), live=case["status"] == "pending",
                here=f"{run_path(agent, run_id)}/results/{result_id}")  # fmt: skip
     return page(request, "case_live.html" if part == "live" else "case.html", session=session, **ctx)
 

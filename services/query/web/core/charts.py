@@ -89,3 +89,28 @@ def bar_width(value: float | None, most: float | None, width: float = 100.0) -> 
     if not value or not most or most <= 0:
         return 0.0
     return round(max(1.0, width * min(1.0, value / most)), 2)
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    at: str | None
+    kind: str
+    name: str | None
+    duration_ms: float | None
+    bar: float  # 0..100: the duration against the longest event of the trace
+    data: object
+
+
+def timeline(trace: Sequence[object]) -> list[TraceRow]:
+    """The behavioural trace as rows for a timeline, whatever shape the stored events have."""
+    events = [e for e in trace if isinstance(e, Mapping)]
+    durations = [e.get("duration_ms") for e in events]
+    longest = max([d for d in durations if isinstance(d, int | float) and math.isfinite(d)] + [0])
+    rows = []
+    for e in events:
+        d = e.get("duration_ms")
+        d = float(d) if isinstance(d, int | float) and math.isfinite(d) else None
+        at, kind, name = e.get("at"), e.get("kind"), e.get("name")
+        rows.append(TraceRow(at if isinstance(at, str) else None, kind if isinstance(kind, str) and kind else "event",
+                             name if isinstance(name, str) else None, d, bar_width(d, longest), e.get("data")))  # fmt: skip
+    return rows
