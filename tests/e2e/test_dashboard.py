@@ -357,3 +357,52 @@ def test_phone_width_and_keyboard(browser, stack):  # noqa: F811
     page.keyboard.press("Space")
     assert "1 selected" in page.inner_text("[data-selected-count]")
     context.close()
+
+
+def test_an_empty_backend_says_how_to_sync_a_first_run(browser, redis_server, tmp_path):  # noqa: F811
+    from tests.conftest import API_KEYS
+    from tests.e2e.conftest import start_service
+
+    env = {"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/1", "INVARIUM_API_KEYS": API_KEYS,
+           "INVARIUM_DATA_DIR": str(tmp_path)}  # fmt: skip
+    svc = start_service("services.api", env, tmp_path / "api.log")
+    try:
+        empty = type("Empty", (), {"url": svc.url})()
+        context, page = signed_in(browser, empty, key=VIEWER_KEY)
+        text = page.inner_text("main")
+        assert "No test runs yet" in text and "invarium sync results.jsonl" in text
+        shot(page, "runs-list-empty")
+        page.goto("/agents")
+        assert "No agents yet" in page.inner_text("main")
+        context.close()
+    finally:
+        svc.stop()
+
+
+def test_page_edges_over_http(stack):  # noqa: F811
+    import httpx
+
+    with httpx.Client(base_url=stack.url, timeout=10) as c:
+        form = c.get("/sign-in")
+        token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
+        assert VIEWER_KEY not in form.text and form.headers["x-frame-options"] == "DENY"
+        # the sign-in form's token must match its cookie (no login CSRF)
+        bare = httpx.post(f"{stack.url}/sign-in", data={"token": token, "api_key": VIEWER_KEY})
+        assert bare.status_code == 403 and "invarium_session" not in bare.cookies
+        signed = c.post("/sign-in", data={"token": token, "api_key": VIEWER_KEY, "next": "//evil.example/x"})
+        assert signed.status_code == 303 and signed.headers["location"] == "/test-runs"  # never off-site
+        set_cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=strict" in set_cookie and VIEWER_KEY.lower() not in set_cookie
+        page = c.get("/test-runs")
+        assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+        assert float(page.headers["server-timing"].split("dur=")[1]) > 0
+        for bad, text in (("/test-runs?limit=abc", "limit must be a whole number"),
+                          ("/test-runs?limit=500", "limit must be between 1 and 100"),
+                          ("/test-runs?range=custom&from=nope", "from must be a date"),
+                          ("/test-runs?cursor=garbage", "cursor")):  # fmt: skip
+            resp = c.get(bad)
+            assert resp.status_code == 400 and resp.headers["content-type"].startswith("text/html"), bad
+            assert text in resp.text, (bad, resp.text[:300])
+        # the REST routes keep their API-key auth and JSON answers; a cookie alone is not a key
+        assert c.get("/v1/test-runs").status_code == 401
+        assert c.get("/static/app.js").headers["cache-control"].startswith("public")

@@ -103,7 +103,7 @@ async def sign_in(request: Request):
     resp = _redirect(next_path)
     resp.set_cookie(COOKIE, token, max_age=sessions(request).ttl_s, httponly=True, samesite="strict",
                     secure=_secure(request), path="/")  # fmt: skip
-    resp.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
+    resp.delete_cookie(SIGNIN_COOKIE, path="/sign-in", httponly=True, samesite="strict", secure=_secure(request))
     return resp
 
 

@@ -6,13 +6,12 @@ renders a template. ``?part=live`` answers only the part of a page that updates 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.query.core.params import RANGES, RESULT_STATUSES, SEVERITIES, SOURCES
-from services.query.core.present import FAILURE_KEYS
+from services.query.core.present import FAILURE_KEYS, run_url
 from services.query.web.core import charts
+from services.query.web.core.dates import custom_range
 from services.query.web.render import PageError, page, page_errors, query_service, signed_in
 from services.query.web.session import Session
 
@@ -22,59 +21,47 @@ LIMITS = (20, 50, 100)
 
 
 def run_path(agent: str, run: str) -> str:
-    return f"/agent/{agent}/test-runs/{run}"
+    """The run page's path: the API's run link (``present.run_url``) without its base URL."""
+    return run_url("", agent, run)
 
 
-def _limit(value: int | None, default: int = 50) -> int:
-    """Rows per page: the links offer ``LIMITS``; any 1–100 works, as in the REST routes."""
-    if value is None:
+def whole(value: str | None, what: str, default: int | None = None) -> int | None:
+    """A whole-number query parameter (parsed here so a bad one gets an error page, not JSON)."""
+    if value is None or not value.strip():
         return default
-    if not 1 <= value <= 100:
-        raise PageError(400, "limit must be between 1 and 100")
-    return value
-
-
-def _day(value: str, what: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return int(value)
     except ValueError:
-        raise PageError(400, f"{what} must be a date such as 2026-12-01 (got {value!r})") from None
+        raise PageError(400, f"{what} must be a whole number (got {value[:40]!r})") from None
 
 
-def custom_range(start: str | None, end: str | None, tz_minutes: int) -> tuple[str | None, str | None]:
-    """A custom range of whole days in the viewer's time zone (``tz`` is the browser's
-    ``getTimezoneOffset()``: minutes behind UTC) as UTC instants; ``end`` is inclusive."""
-    if not -900 <= tz_minutes <= 900:
-        raise PageError(400, "tz must be a time-zone offset in minutes between -900 and 900")
-    out = []
-    for value, what, extra in ((start, "from", 0), (end, "to", 1)):
-        if not value:
-            out.append(None)
-            continue
-        at = datetime.combine(_day(value, what) + timedelta(days=extra), datetime.min.time()) + timedelta(minutes=tz_minutes)
-        out.append(at.isoformat() + "Z")
-    return out[0], out[1]
+def _limit(value: str | None, default: int = 50) -> int:
+    """Rows per page: the links offer ``LIMITS``; any 1–100 works, as in the REST routes."""
+    limit = whole(value, "limit", default)
+    if not 1 <= limit <= 100:
+        raise PageError(400, "limit must be between 1 and 100")
+    return limit
 
 
 @router.get("/")
 @router.get("/test-runs")
 async def runs_list(
     request: Request, agent: list[str] = Query([]), range_: str | None = Query(None, alias="range"),
-    from_: str | None = Query(None, alias="from"), to: str | None = None, tz: int = 0, status: str | None = None,
-    source: list[str] = Query([]), cursor: str | None = None, limit: int | None = None, deleted: int | None = None,
+    from_: str | None = Query(None, alias="from"), to: str | None = None, tz: str | None = None,
+    status: str | None = None, source: list[str] = Query([]), cursor: str | None = None, limit: str | None = None,
+    deleted: str | None = None,
     session: Session = _viewer,
 ):  # fmt: skip
     svc = query_service(request)
     limit = _limit(limit)
-    since = until = None
-    if range_ == "custom":
-        since, until = custom_range(from_, to, tz)
-    elif range_ and range_ not in RANGES:
+    tz_minutes = whole(tz, "tz", 0)
+    if range_ and range_ != "custom" and range_ not in RANGES:
         raise PageError(400, f"Invalid range '{range_}': use 24h, 7d, 30d or custom")
     filters = {"agent": agent, "range": range_ or "", "from": from_ if range_ == "custom" else "",
-               "to": to if range_ == "custom" else "", "tz": tz if range_ == "custom" else "",
+               "to": to if range_ == "custom" else "", "tz": tz_minutes if range_ == "custom" else "",
                "status": status or "", "source": source, "limit": limit if limit != 50 else ""}  # fmt: skip
     async with page_errors():
+        since, until = custom_range(from_, to, tz_minutes) if range_ == "custom" else (None, None)
         answer = await svc.runs(agents=agent, range_=range_ if range_ in RANGES else None, since=since, until=until,
                                 status=status or None, sources=source, limit=limit, cursor_=cursor)  # fmt: skip
         agents = await svc.agent_names()
@@ -82,13 +69,13 @@ async def runs_list(
     start = (answer["page"] - 1) * limit + 1
     return page(request, "runs.html", session=session, answer=answer, filters=filters, agents=agents,
                 filtered=filtered, first=start, last=start + len(answer["runs"]) - 1, limits=LIMITS,
-                sources=SOURCES, deleted=deleted, run_path=run_path, base_url=svc.base_url)  # fmt: skip
+                sources=SOURCES, deleted=whole(deleted, "deleted"), run_path=run_path, base_url=svc.base_url)  # fmt: skip
 
 
 @router.get("/agent/{agent}/test-runs/{run_id}")
 async def run_detail(
     request: Request, agent: str, run_id: str, status: str | None = None, category: str | None = None,
-    severity: str | None = None, q: str | None = None, cursor: str | None = None, limit: int | None = None,
+    severity: str | None = None, q: str | None = None, cursor: str | None = None, limit: str | None = None,
     part: str | None = None, session: Session = _viewer,
 ):  # fmt: skip
     limit = _limit(limit)

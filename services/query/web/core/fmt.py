@@ -7,7 +7,8 @@ import math
 
 DASH = "—"
 _LABELS = {"tool_usage": "Tool usage", "knowledge": "Knowledge", "safety": "Safety", "runtime": "Runtime",
-           "other": "Other", "has_failures": "Has failures", "all_passed": "All passed"}  # fmt: skip
+           "other": "Other", "has_failures": "Has failures", "all_passed": "All passed", "llm_call": "LLM call",
+           "tool_call": "Tool call"}  # fmt: skip
 
 
 def _missing(value) -> bool:
