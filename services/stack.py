@@ -83,7 +83,7 @@ class Stack:
         for name, module in SERVICES:
             proc = subprocess.Popen([sys.executable, "-m", module], env=env, stdin=subprocess.DEVNULL, start_new_session=True)
             self.procs.append((name, proc))
-        say(f"api      http://{self.settings.host}:{self.settings.port}  (OpenAPI: /docs, MCP: /mcp)")
+        say(f"api      http://{self.settings.host}:{self.settings.port}  (dashboard: /, OpenAPI: /docs, MCP: /mcp)")
         say(f"scorer   consumer group '{self.settings.scorer_group}', tables in {self.settings.data_dir / 'tables'}")
 
     def stop(self, *_: object) -> None:
