@@ -106,7 +106,9 @@ def stack(redis_server, tmp_path_factory) -> Iterator[Stack]:
         stop_stack(s)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and every later asyncio.run() (other modules' tests) would fail on it.
+@pytest.fixture(scope="module")
 def browser():
     binary = shutil.which("chromium")
     if binary is None:
