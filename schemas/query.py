@@ -84,6 +84,7 @@ class RunSummary(BaseModel):
     failure_breakdown: dict[str, int]
     cost_usd: float | None
     cost_complete: bool
+    unknown_cost_calls: int = 0  # LLM calls whose model has no known price (left out of cost_usd)
     duration_ms: float | None
     created_at: str | None
     completed_at: str | None

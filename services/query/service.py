@@ -117,6 +117,8 @@ class QueryService:
         after = cursor.decode("results", cursor_) if cursor_ else None
         agent, run_id, row, live = await self._resolve(agent, run_id)
         summary = present.summary(agent, run_id, row, live, self.base_url)
+        summary["unknown_cost_calls"] = (0 if summary["cost_complete"] else
+                                         await self._t(self.store.unknown_cost_calls, agent, run_id))  # fmt: skip
         pending_ids: list[str] = []
         if summary["pending"] and rf.status in (None, "pending") and not rf.only_verdicts:
             accepted = await self.live.result_ids(agent, run_id)

@@ -229,6 +229,16 @@ class Store:
                       {"files": files})  # fmt: skip
         return set(t["result_id"].to_pylist())
 
+    def unknown_cost_calls(self, agent: str, run: str) -> int:
+        """The run's LLM calls whose model has no known price (its cost estimate leaves them out)."""
+        files = self._files([(agent, run)])
+        if not files:
+            return 0
+        t = self._sql(f"SELECT coalesce(sum(n), 0) AS n FROM (SELECT any_value(len(llm_costs) - "
+                      f"list_aggregate(llm_costs, 'count')) AS n FROM read_parquet($files) WHERE agent = {lit(agent)} "
+                      f"AND run = {lit(run)} GROUP BY result_id)", {"files": files})  # fmt: skip
+        return int(t["n"][0].as_py() or 0)
+
     def case(self, agent: str, run: str, result_id: str) -> dict | None:
         files = self._files([(agent, run)])
         if not files:

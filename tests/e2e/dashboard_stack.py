@@ -89,6 +89,7 @@ def seed(stack: Stack) -> None:
     hostile = case(0)
     hostile["agent_response"] = HOSTILE
     hostile["tools_called"][0]["result"] = "<script>window.__xss = 3</script>"
+    hostile["llm_calls"][0]["model"] = "house-model-without-a-price"
     stack.sync("html", AGENT, "cli", [hostile])
     stack.sync("other", "billing-bot", "mcp", [case(i) for i in range(3)])
     stack.sync("doomed", "billing-bot", "api", [case(i) for i in range(2)])

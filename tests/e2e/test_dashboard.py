@@ -308,6 +308,10 @@ def test_an_agent_response_with_html_is_shown_as_text(browser, stack):  # noqa: 
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"/agent/{AGENT}/test-runs/{stack.runs['html']}")
+    assert "(1 call of unknown cost)" in page.locator("section.summary").inner_text()  # the unpriced model
+    with stack.api() as c:
+        summary = c.get(f"/v1/agents/{AGENT}/test-runs/{stack.runs['html']}").json()["summary"]
+    assert summary["cost_complete"] is False and summary["unknown_cost_calls"] == 1
     page.locator("table.cases tbody tr a").first.click()
     page.wait_for_url(re.compile(r"/results/"))
     shown = page.locator(".agent-response").inner_text()
