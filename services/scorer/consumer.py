@@ -11,7 +11,21 @@ from services.common.deadletters import dead_letter_key
 from services.scorer.core.project import Entry
 from services.scorer.folds import FOLD_TTL_S, Fold, Mark, Run, decode_all, next_mark, settled_mark, stream_mark
 
-DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"
+# Runs whose stats need recomputing: a hash of run -> a counter every ack that touches the run
+# bumps. A refresh cleans a run only if its counter is still what it read before its snapshot,
+# so an ack that lands while it computes (rows its snapshot may not hold) keeps the run dirty.
+DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty-runs"
+OLD_DIRTY_RUNS = f"{streams.PREFIX}:stats:dirty"  # the set earlier versions kept: moved by ensure()
+_CLEAN_IF_UNCHANGED = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
 STATS_WRITER = f"{streams.PREFIX}:stats-writer"  # the lease every writer of run stats holds
 
 
@@ -44,6 +58,13 @@ class Group:
             except aioredis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        if await self.redis.type(OLD_DIRTY_RUNS) in (b"set", "set"):  # left by an earlier version
+            members = await self.redis.smembers(OLD_DIRTY_RUNS)
+            pipe = self.redis.pipeline(transaction=True)
+            for m in members:
+                pipe.hincrby(DIRTY_RUNS, m, 1)
+            pipe.delete(OLD_DIRTY_RUNS)
+            await pipe.execute()
 
     async def ack(self, entries: list[Entry], *, retried: bool = False,
                   dirty_runs: set[tuple[str, str]] = frozenset()) -> None:  # fmt: skip
@@ -56,18 +77,22 @@ class Group:
             pipe.xack(streams.stream_key(p), self.group, *ids)
             if retried:  # only a redelivered entry can have an error on record
                 pipe.hdel(errors_key(p), *ids)
-        if dirty_runs:
-            pipe.sadd(DIRTY_RUNS, *(f"{a}\x1f{r}" for a, r in dirty_runs))
+        for a, r in dirty_runs:
+            pipe.hincrby(DIRTY_RUNS, f"{a}\x1f{r}", 1)
         await pipe.execute()
 
-    async def dirty_runs(self, limit: int = 5000) -> set[tuple[str, str]]:
-        members = await self.redis.srandmember(DIRTY_RUNS, limit)
-        return {tuple(m.decode().split("\x1f", 1)) for m in members or ()}  # type: ignore[misc]
+    async def dirty_runs(self, limit: int = 5000) -> dict[tuple[str, str], bytes]:
+        """Up to ``limit`` dirty runs, each with the counter to hand back to ``clean_runs``.
+        Read *before* the results snapshot their stats are computed from."""
+        flat = await self.redis.hrandfield(DIRTY_RUNS, limit, withvalues=True) or []
+        return {tuple(flat[i].decode().split("\x1f", 1)): flat[i + 1] for i in range(0, len(flat), 2)}  # type: ignore[misc]
 
-    async def clean_runs(self, runs: set[tuple[str, str]]) -> None:
-        """Called after their stats were written; a run made dirty again meanwhile is re-added by its ack."""
+    async def clean_runs(self, runs: dict[tuple[str, str], bytes]) -> None:
+        """Called after their stats were written: each run whose counter is unchanged since
+        ``dirty_runs`` is clean; one acked again meanwhile stays dirty for the next refresh."""
         if runs:
-            await self.redis.srem(DIRTY_RUNS, *(f"{a}\x1f{r}" for a, r in runs))
+            args = [x for (a, r), seen in runs.items() for x in (f"{a}\x1f{r}", seen)]
+            await self.redis.eval(_CLEAN_IF_UNCHANGED, 1, DIRTY_RUNS, *args)
 
     async def settled_marks(self) -> dict[int, Mark]:
         """Per partition, the id below which every entry is acknowledged (so committed): the

@@ -133,3 +133,41 @@ async def test_a_rescore_retires_the_folds_and_the_stats_stay_exact(scorer_facto
     await scorer.process(await read(scorer, "w", 1000))
     assert_same(shown(scorer.tables), full_recompute(scorer.tables))
     sync.close()
+
+
+async def test_a_commit_acked_while_a_refresh_runs_keeps_its_runs_dirty(scorer_factory, rclient):
+    """Issue 15's stuck stats: a refresh read the dirty runs, then the results snapshot; another
+    batch of those runs was committed and acked (marking them dirty again) before the refresh
+    cleaned them, and the clean dropped that mark: the runs kept stats from before the batch."""
+    a, b = await scorer_factory(), await scorer_factory()
+    log(rclient, 30, start=0)
+    await commit_and_ack(b, await read(b, "wb", 1000))
+    save_folds = a.group.save_folds
+    raced = []
+
+    async def commit_meanwhile(*args, **kwargs):  # after a's snapshot was read, before it cleans
+        await save_folds(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            log(rclient, 30, start=30)
+            await commit_and_ack(b, await read(b, "wb", 1000))
+
+    a.group.save_folds = commit_meanwhile
+    await a.refresh_stats(force=True)
+    assert raced
+    await a.refresh_stats(force=True)  # what the worker's loop does next: the runs are still dirty
+    assert_same(shown(a.tables), full_recompute(a.tables))
+    assert {r["total"] for r in shown(a.tables).values()} == {20}
+
+
+async def commit_and_ack(scorer: Scorer, entries: list[Entry]) -> None:
+    """A worker's commit and ack of a batch without inline stats (as behind a backlog): its runs are dirty."""
+    await scorer._commit(entries, scorer_projection(scorer, entries), maybe_seen=True)
+    assert await scorer.group.dirty_runs()
+
+
+async def test_dirty_runs_left_by_an_earlier_version_are_kept(scorer_factory, rclient):
+    rclient.sadd("invarium:stats:dirty", "a1\x1fr1", "a2\x1fr3")  # the set the earlier versions kept
+    scorer = await scorer_factory()
+    assert set(await scorer.group.dirty_runs()) == {("a1", "r1"), ("a2", "r3")}
+    assert not rclient.exists("invarium:stats:dirty")
