@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, VIEWER_KEY
 from tests.e2e.dashboard_stack import AGENT, browser, shot, stack  # noqa: F401  (fixtures)
+from tests.integration.query_helpers import case
 
 pytestmark = pytest.mark.e2e
 
@@ -283,7 +284,7 @@ def test_a_pending_case_turns_scored_without_a_reload(browser, stack):  # noqa: 
     context, page = signed_in(browser, stack)
     os.kill(stack.scorer.pid, signal.SIGSTOP)
     try:
-        run = stack.sync("live", "live-bot", "ci", [stack_case(i) for i in range(3)])
+        run = stack.sync("live", "live-bot", "ci", [case(i) for i in range(3)])
         page.goto(f"/agent/live-bot/test-runs/{run}")
         assert page.locator("table.cases .badge-pending").count() == 3
         assert "this page updates by itself" in page.inner_text("main")
@@ -295,12 +296,6 @@ def test_a_pending_case_turns_scored_without_a_reload(browser, stack):  # noqa: 
     assert page.evaluate("window.__notReloaded === true")
     assert page.locator("#live").get_attribute("data-live-url") is None  # done: it stops polling
     context.close()
-
-
-def stack_case(i: int) -> dict:
-    from tests.integration.query_helpers import case
-
-    return case(i)
 
 
 def test_an_agent_response_with_html_is_shown_as_text(browser, stack):  # noqa: F811
@@ -330,7 +325,7 @@ def test_not_found_pages(browser, stack):  # noqa: F811
     resp = page.goto(f"/agent/{AGENT}/test-runs/tr_nope")
     assert resp.status == 404 and "Test run not found: 'tr_nope'" in page.inner_text("main")
     shot(page, "not-found")
-    resp = page.goto(f"/test-runs?status=bogus")
+    resp = page.goto("/test-runs?status=bogus")
     assert resp.status == 400 and "Invalid status 'bogus'" in page.inner_text("main")
     context.close()
 

@@ -43,8 +43,10 @@ class Sessions:
     async def create(self, key_digest: str) -> tuple[str, str]:
         """A new session for the key with this digest: (cookie token, CSRF token)."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        await self._redis.hset(_key(token), mapping={"digest": key_digest, "csrf": csrf})
-        await self._redis.expire(_key(token), self.ttl_s)
+        pipe = self._redis.pipeline(transaction=True)  # never a session without its expiry
+        pipe.hset(_key(token), mapping={"digest": key_digest, "csrf": csrf})
+        pipe.expire(_key(token), self.ttl_s)
+        await pipe.execute()
         return token, csrf
 
     async def get(self, token: str | None, keyring: KeyRing) -> Session | None:
