@@ -15,6 +15,11 @@ ROLE_RANK: Mapping[str, int] = {"viewer": 0, "member": 1, "admin": 2}
 AUTH_FAILED = "Authentication failed: invalid API key"
 
 
+def forbidden(needed: str, has: str) -> str:
+    """The refusal of an action a key's role does not allow (REST routes and dashboard alike)."""
+    return f"Forbidden: this action needs the {needed} role; your API key has the {has} role"
+
+
 class KeyConfigError(ValueError):
     pass
 

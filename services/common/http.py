@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
 
-from services.common.auth import AUTH_FAILED, KeyRing, Principal, Role
+from services.common.auth import AUTH_FAILED, KeyRing, Principal, Role, forbidden
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
@@ -66,7 +66,7 @@ def require(role: Role):
         if principal is None:
             raise ApiError(401, AUTH_FAILED, headers={"WWW-Authenticate": "Bearer"})
         if not principal.can(role):
-            raise ApiError(403, f"Forbidden: this action needs the {role} role; your API key has the {principal.role} role")
+            raise ApiError(403, forbidden(role, principal.role))
         return principal
 
     return dependency

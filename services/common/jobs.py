@@ -33,6 +33,16 @@ def decode(fields: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in fields.items()}
 
 
+def view(fields: dict[str, str]) -> dict[str, Any]:
+    """A job's fields as the values of its answer (``RescoreJob``), with the defaults of a job
+    no worker has taken yet: the REST route and the dashboard show the same."""
+    return {"status": fields.get("status", "queued"), "phase": fields.get("phase", ""),
+            "total": int(fields.get("total", 0)), "done": int(fields.get("done", 0)),
+            "runs": int(fields.get("runs", 0)), "generation": fields.get("generation", ""),
+            "error": fields.get("error") or None, "created_at": fields.get("created_at", ""),
+            "finished_at": fields.get("finished_at") or None}  # fmt: skip
+
+
 async def enqueue(client, selection: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """Queue a re-score job for ``selection`` (a validated ``RescoreRequest`` as JSON): the one
     way jobs are started, by the REST route and the dashboard alike."""

@@ -194,12 +194,8 @@ async def rescore_status(job_id: str, request: Request, who: Principal = Depends
 
 
 def _job(request: Request, job_id: str, f: dict[str, str]) -> dict:
-    return RescoreJob(
-        job_id=job_id, status=f.get("status", "queued"), phase=f.get("phase", ""), total=int(f.get("total", 0)),
-        done=int(f.get("done", 0)), runs=int(f.get("runs", 0)), generation=f.get("generation", ""),
-        error=f.get("error") or None, created_at=f.get("created_at", ""), finished_at=f.get("finished_at") or None,
-        url=f"{request.app.state.settings.public_base_url}/v1/rescore/{job_id}",
-    ).model_dump()  # fmt: skip
+    url = f"{request.app.state.settings.public_base_url}/v1/rescore/{job_id}"
+    return RescoreJob(job_id=job_id, **jobs.view(f), url=url).model_dump()
 
 
 @router.get("/dead-letters", responses=_ERRORS, tags=["scoring"])

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 
 from services.common.http import chain_lifespan, install_error_handlers, json_response
 from services.query.core.params import InvalidQuery, NotFound
-from services.query.live import LiveRuns
+from services.query.live import UNAVAILABLE, LiveRuns
 from services.query.routes import router
 from services.query.service import QueryService
 from services.query.settings import QuerySettings
@@ -49,8 +49,7 @@ def install(app: FastAPI, settings: QuerySettings) -> None:
 
         async def _redis_down(_: Request, exc: aioredis.RedisError):
             log.error("run state unavailable: %s", type(exc).__name__)
-            return json_response({"detail": "Run state unavailable (Redis): retry in a few seconds"}, 503,
-                                 {"Retry-After": "2"})  # fmt: skip
+            return json_response({"detail": UNAVAILABLE}, 503, {"Retry-After": "2"})
 
         app.add_exception_handler(aioredis.RedisError, _redis_down)
     app.include_router(router)

@@ -15,6 +15,12 @@ from services.query.store import EXPORT_NAMES
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson"}
 
 
+def attachment(media: str) -> dict[str, str]:
+    """The download header of an export of ``media`` (one of ``MEDIA_TYPES``)."""
+    ext = next((fmt for fmt, m in MEDIA_TYPES.items() if m == media), "jsonl")
+    return {"Content-Disposition": f'attachment; filename="invarium-results.{ext}"'}
+
+
 def _csv(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     header = True
     for batch in batches:

@@ -20,6 +20,7 @@ from services.ingest.eventlog import EventLog
 from services.query.core.present import LiveRun
 
 SEP = "\x1f"
+UNAVAILABLE = "Run state unavailable (Redis): retry in a few seconds"
 
 
 def _text(value) -> str | None:

@@ -9,6 +9,7 @@ from schemas import query as answers
 from schemas.wire import ErrorResponse
 from services.common.auth import Principal
 from services.common.http import json_response, require
+from services.query import export as exporter
 from services.query.service import QueryService
 
 router = APIRouter(prefix="/v1", tags=["query"])
@@ -56,9 +57,7 @@ async def export_test_runs(
 ):
     """Every result of one or more runs, streamed as CSV, JSON or JSON lines."""
     media, body = await _svc(request).export(ids, format)
-    ext = {"text/csv; charset=utf-8": "csv", "application/json": "json"}.get(media, "jsonl")
-    return StreamingResponse(body, media_type=media,
-                             headers={"Content-Disposition": f'attachment; filename="invarium-results.{ext}"'})  # fmt: skip
+    return StreamingResponse(body, media_type=media, headers=exporter.attachment(media))
 
 
 @router.get("/agents", responses=_doc(answers.Agents))

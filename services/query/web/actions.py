@@ -16,8 +16,10 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from schemas.names import check_name
 from services.common import jobs
 from services.common.auth import AUTH_FAILED, digest
+from services.query import export as exporter
 from services.query.web.render import (
-    SECURITY_HEADERS, PageError, current, local_path, page, page_errors, query_service, sessions, signed_in, url,
+    SECURITY_HEADERS, PageError, current, local_path, page, page_errors, query_service, require_role, sessions,
+    signed_in, url,
 )  # fmt: skip
 from services.query.web.session import COOKIE, SIGNIN_COOKIE, Session
 
@@ -130,12 +132,9 @@ async def bulk_action(request: Request, action: str = "", run: list[str] = Query
             raise PageError(400, f"Compare needs two runs of the same agent (got '{agent_h}' and '{agent_b}')")
         return _redirect(url(f"/agent/{agent_h}/compare", {"base": base, "head": head}))
     if action in ("export-csv", "export-json"):
-        return _redirect(url("/test-runs/export", {"ids": ",".join(r for _, r in picked), "format": action[7:]}))
+        return _redirect(url("/test-runs/export", {"ids": ",".join(r for _, r in picked), "format": action.removeprefix("export-")}))
     if action in ("delete", "rescore"):
-        need = "admin"
-        if not session.principal.can(need):
-            raise PageError(403, f"Forbidden: this action needs the {need} role; your API key has the "
-                                 f"{session.principal.role} role")  # fmt: skip
+        require_role(session, "admin")
         return page(request, "confirm.html", session=session, action=action, picked=picked, warning=DELETE_WARNING)
     raise PageError(400, f"Unknown action '{action}': use compare, export-csv, export-json, rescore or delete")
 
@@ -145,9 +144,7 @@ async def export(request: Request, ids: list[str] = Query([]), format: str | Non
                  session: Session = Depends(signed_in("viewer"))):  # fmt: skip
     async with page_errors():
         media, body = await query_service(request).export(ids, format)
-    ext = {"text/csv; charset=utf-8": "csv", "application/json": "json"}.get(media, "jsonl")
-    return StreamingResponse(body, media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="invarium-results.{ext}"', **SECURITY_HEADERS})  # fmt: skip
+    return StreamingResponse(body, media_type=media, headers={**exporter.attachment(media), **SECURITY_HEADERS})
 
 
 @router.post("/test-runs/delete")
@@ -185,8 +182,6 @@ async def rescore_job(request: Request, job_id: str, part: str | None = None,
         job = await jobs.read(query_service(request).live.redis, job_id)
     if job is None:
         raise PageError(404, f"Re-score job not found: '{job_id}'")
-    job = {k: job.get(k) or "" for k in ("status", "phase", "error", "finished_at")} | {
-        k: int(job.get(k) or 0) for k in ("total", "done", "runs")}  # fmt: skip
-    job["status"] = job["status"] or "queued"
+    job = jobs.view(job)
     ctx = dict(job=job, job_id=job_id, live=job["status"] in ("queued", "running"), total=job["total"], done=job["done"])
     return page(request, "job_live.html" if part == "live" else "job.html", session=session, **ctx)

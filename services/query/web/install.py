@@ -3,8 +3,6 @@ container behind the gateway): pages, actions, their static files and their erro
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -13,11 +11,9 @@ from services.query.settings import QuerySettings
 from services.query.web import actions, pages
 from services.query.web.render import HERE, PageError, SignInRequired, current, page, url
 
-log = logging.getLogger("invarium.web")
-
 
 class _Static(StaticFiles):
-    """Vendored-free static files, cached for an hour (they change only with a release)."""
+    """The dashboard's own script, styles and icon, cached for an hour (they change only with a release)."""
 
     def file_response(self, *args, **kwargs):
         resp = super().file_response(*args, **kwargs)

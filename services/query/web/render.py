@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from services.common.auth import ROLE_RANK, Role
+from services.common.auth import Role, forbidden
 from services.query.core.params import InvalidQuery, NotFound
+from services.query.live import UNAVAILABLE
 from services.query.service import QueryService
 from services.query.web.core import fmt
 from services.query.web.session import COOKIE, Session, Sessions
@@ -82,12 +83,15 @@ def signed_in(role: Role = "viewer"):
         if session is None:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise SignInRequired(path)
-        if ROLE_RANK[session.principal.role] < ROLE_RANK[role]:
-            raise PageError(403, f"Forbidden: this action needs the {role} role; your API key has the "
-                                 f"{session.principal.role} role")  # fmt: skip
+        require_role(session, role)
         return session
 
     return dependency
+
+
+def require_role(session: Session, role: Role) -> None:
+    if not session.principal.can(role):
+        raise PageError(403, forbidden(role, session.principal.role))
 
 
 @asynccontextmanager
@@ -100,7 +104,7 @@ async def page_errors() -> AsyncIterator[None]:
     except InvalidQuery as exc:
         raise PageError(400, str(exc)) from None
     except aioredis.RedisError:
-        raise PageError(503, "Run state unavailable (Redis): retry in a few seconds") from None
+        raise PageError(503, UNAVAILABLE) from None
 
 
 def url(path: str, params: dict[str, Any] | None = None) -> str:

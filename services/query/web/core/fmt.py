@@ -98,5 +98,5 @@ def pretty(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-FILTERS = {"when": when, "pretty": pretty, "number": number, "score": score, "percent": percent, "duration": duration, "money": money,
-           "signed": signed, "label": label}  # fmt: skip
+FILTERS = {"when": when, "pretty": pretty, "number": number, "score": score, "percent": percent,
+           "duration": duration, "money": money, "signed": signed, "label": label}  # fmt: skip
